@@ -1,0 +1,3 @@
+from openwork.cli import main
+
+main()

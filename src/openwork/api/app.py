@@ -1,0 +1,30 @@
+"""Application factory."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp
+
+from openwork import __version__
+from openwork.api import system, tokens
+from openwork.api.context import AppContext
+from openwork.api.envelope import install_error_handlers
+from openwork.api.guard import GuardMiddleware
+
+__all__ = ["create_app"]
+
+
+def create_app(ctx: AppContext) -> ASGIApp:
+    """The FastAPI app for one server, wrapped in the guard middleware."""
+    app = FastAPI(
+        title="OpenWork server",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.ctx = ctx
+    install_error_handlers(app)
+    app.include_router(system.router)
+    app.include_router(tokens.router)
+    return GuardMiddleware(app, allowed_origins=ctx.config.allowed_origins)

@@ -1,0 +1,27 @@
+"""What route handlers reach: the running server's services."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from openwork import __version__
+from openwork.auth.credentials import Credentials
+from openwork.auth.tokens import TokenService
+from openwork.config import ServerConfig
+from openwork.events import EventBus
+from openwork.runtime.stack import Stack
+
+__all__ = ["AppContext"]
+
+
+@dataclass(kw_only=True, slots=True)
+class AppContext:
+    config: ServerConfig
+    credentials: Credentials
+    tokens: TokenService
+    bus: EventBus
+    stack: Stack
+    url: str = ""
+    version: str = __version__
+    started_at: float = field(default_factory=time.time)

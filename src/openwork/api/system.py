@@ -1,0 +1,65 @@
+"""``/system/*``: health, status, opencode health, service events."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import StreamingResponse
+
+from openwork.api.deps import Caller, Ctx
+from openwork.api.envelope import Envelope, ok
+from openwork.api.sse import event_stream, format_event
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/system", tags=["system"])
+
+
+def _opencode(ctx: Any) -> dict[str, Any]:
+    return dict(ctx.stack.opencode.status().to_json())
+
+
+@router.get("/health", response_model=Envelope[dict[str, Any]])
+async def health(request: Request, ctx: Ctx) -> dict[str, Any]:
+    """Liveness of the server itself. No authentication."""
+    return ok(request, {"status": "ok", "version": ctx.version})
+
+
+@router.get("/status", response_model=Envelope[dict[str, Any]])
+async def status(request: Request, ctx: Ctx, _caller: Caller) -> dict[str, Any]:
+    services = [s.to_json() for s in ctx.stack.statuses()]
+    healthy = all(s["state"] == "running" for s in services if s["required"])
+    return ok(
+        request,
+        {
+            "healthy": healthy,
+            "server": {
+                "version": ctx.version,
+                "pid": os.getpid(),
+                "runId": ctx.config.run_id,
+                "url": ctx.url,
+                "startedAt": ctx.started_at,
+                "uptimeSeconds": round(time.time() - ctx.started_at, 3),
+                "workspace": str(ctx.config.workspace),
+            },
+            "services": services,
+        },
+    )
+
+
+@router.get("/opencode/health", response_model=Envelope[dict[str, Any]])
+async def opencode_health(request: Request, ctx: Ctx, _caller: Caller) -> dict[str, Any]:
+    data = _opencode(ctx)
+    data["healthy"] = data["state"] == "running" and await ctx.stack.driver.healthy()
+    return ok(request, data)
+
+
+@router.get("/events", response_class=StreamingResponse)
+async def events(ctx: Ctx, _caller: Caller) -> StreamingResponse:
+    """SSE of service state changes; starts with a snapshot of every service."""
+    sub = ctx.bus.subscribe()
+    snapshot = format_event(event="snapshot", data={"services": [s.to_json() for s in ctx.stack.statuses()]})
+    return event_stream(sub, initial=[snapshot])

@@ -1,0 +1,60 @@
+"""The server's client and host tokens: from the environment, or generated once and kept 0600."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from openwork.errors import StoreError
+from openwork.store.atomic import ensure_private_dir, read_text, write_atomic
+
+__all__ = ["Credentials", "load_credentials", "new_secret"]
+
+
+def new_secret() -> str:
+    """256 bits, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Credentials:
+    """Secrets of one server run. ``repr`` never shows them."""
+
+    client_token: str = field(repr=False)
+    host_token: str = field(repr=False)
+    opencode_username: str = "openwork"
+    opencode_password: str = field(repr=False, default_factory=new_secret)
+
+    def values(self) -> tuple[str, ...]:
+        """Every secret value, for log redaction."""
+        return (self.client_token, self.host_token, self.opencode_password)
+
+
+def _load_or_create(path: Path) -> str:
+    existing = read_text(path)
+    if existing is not None and existing.strip():
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)  # tighten a file a user copied in with loose permissions
+        return existing.strip()
+    value = new_secret()
+    write_atomic(path, value + "\n", mode=0o600)
+    return value
+
+
+def token_paths(data_dir: Path) -> tuple[Path, Path]:
+    """Where the client and host tokens are kept."""
+    return data_dir / "secrets" / "client-token", data_dir / "secrets" / "host-token"
+
+
+def load_credentials(data_dir: Path, *, client_token: str | None = None, host_token: str | None = None) -> Credentials:
+    """Tokens given by the caller (from ``OPENWORK_TOKEN`` / ``OPENWORK_HOST_TOKEN``) win; otherwise
+    they are read from, or generated into, ``<data>/secrets/``. opencode's password is new every run.
+    """
+    client_path, host_path = token_paths(data_dir)
+    ensure_private_dir(client_path.parent)
+    client = client_token or _load_or_create(client_path)
+    host = host_token or _load_or_create(host_path)
+    if secrets.compare_digest(client, host):
+        raise StoreError("the client token and the host token must differ")
+    return Credentials(client_token=client, host_token=host)

@@ -1,0 +1,74 @@
+"""Who is calling: parse the presented credentials and decide the caller's role."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from enum import StrEnum
+
+from openwork.auth.credentials import Credentials
+from openwork.auth.tokens import TokenService
+from openwork.constants import MAX_TOKEN_CHARS
+from openwork.errors import AuthError
+
+__all__ = ["HOST_TOKEN_HEADER", "Principal", "Role", "authenticate"]
+
+HOST_TOKEN_HEADER = "x-openwork-host-token"  # noqa: S105 - a header name
+
+
+class Role(StrEnum):
+    HOST = "host"
+    CLIENT = "client"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Principal:
+    """An authenticated caller. ``subject`` identifies the token without revealing it."""
+
+    role: Role
+    subject: str
+    scope: str
+
+    @property
+    def is_host(self) -> bool:
+        return self.role is Role.HOST
+
+
+def _bearer(authorization: str | None) -> str | None:
+    if authorization is None:
+        return None
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise AuthError("expected an 'Authorization: Bearer <token>' header")
+    return value.strip()
+
+
+def _matches(presented: str, expected: str) -> bool:
+    return hmac.compare_digest(presented.encode(), expected.encode())
+
+
+def authenticate(
+    *,
+    authorization: str | None,
+    host_header_token: str | None,
+    credentials: Credentials,
+    tokens: TokenService,
+) -> Principal:
+    """Resolve the caller from its headers, or raise ``AuthError`` (never echoing what was sent)."""
+    if host_header_token is not None:
+        if len(host_header_token) > MAX_TOKEN_CHARS or not _matches(host_header_token, credentials.host_token):
+            raise AuthError("invalid host token")
+        return Principal(role=Role.HOST, subject="host", scope="owner")
+    presented = _bearer(authorization)
+    if presented is None:
+        raise AuthError("missing credentials: send 'Authorization: Bearer <token>'")
+    if len(presented) > MAX_TOKEN_CHARS:
+        raise AuthError("invalid token")
+    if _matches(presented, credentials.host_token):
+        return Principal(role=Role.HOST, subject="host", scope="owner")
+    if _matches(presented, credentials.client_token):
+        return Principal(role=Role.CLIENT, subject="client", scope="owner")
+    minted = tokens.verify(presented)
+    if minted is None:
+        raise AuthError("invalid or expired token")
+    return Principal(role=Role.CLIENT, subject=minted.id, scope=minted.scope)

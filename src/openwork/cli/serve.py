@@ -1,0 +1,145 @@
+"""``openwork serve`` and ``openwork start``: run the server in this process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from openwork.config import ServerConfig, default_data_dir, new_run_id
+from openwork.constants import DEFAULT_OPENCODE_PORT, DEFAULT_PORT
+from openwork.errors import ConfigError
+from openwork.logging import configure_logging
+from openwork.server import ServeOptions, serve
+
+__all__ = ["serve_cmd", "start_cmd"]
+
+
+def _server_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option(
+            "--workspace",
+            "-w",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=".",
+            show_default=True,
+            envvar="OPENWORK_WORKSPACE",
+            help="Workspace folder opencode works in.",
+        ),
+        click.option(
+            "--data-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            envvar="OPENWORK_DATA_DIR",
+            help="State directory (tokens, database, sidecar cache). [env OPENWORK_DATA_DIR]",
+        ),
+        click.option(
+            "--port",
+            type=click.IntRange(0, 65535),
+            default=DEFAULT_PORT,
+            show_default=True,
+            envvar="OPENWORK_PORT",
+            help="HTTP port on 127.0.0.1; 0 picks a free one.",
+        ),
+        click.option(
+            "--opencode-bin",
+            type=click.Path(dir_okay=False, path_type=Path),
+            envvar="OPENWORK_OPENCODE_BIN",
+            help="Use this opencode binary. [env OPENWORK_OPENCODE_BIN]",
+        ),
+        click.option(
+            "--opencode-port",
+            type=click.IntRange(0, 65535),
+            default=DEFAULT_OPENCODE_PORT,
+            show_default=True,
+            envvar="OPENWORK_OPENCODE_PORT",
+            help="Preferred opencode port; a free one is used if it is taken.",
+        ),
+        click.option(
+            "--log-format",
+            type=click.Choice(["pretty", "json"]),
+            default="pretty",
+            envvar="OPENWORK_LOG_FORMAT",
+            show_default=True,
+            help="Log stream format (stderr).",
+        ),
+        click.option("--run-id", envvar="OPENWORK_RUN_ID", help="Name this run in logs (default: random)."),
+        click.option("--json", "json_output", is_flag=True, help="Print the connect info as one JSON object."),
+        click.option("--verbose", "-v", is_flag=True, help="Debug-level events."),
+        click.option("--check", is_flag=True, help="Start, verify health and an opencode session, stop, exit."),
+        click.option("--check-events", is_flag=True, help="With the checks, also read one event of each SSE stream."),
+        click.option(
+            "--dev",
+            "dev_mode",
+            is_flag=True,
+            envvar="OPENWORK_DEV_MODE",
+            help="Isolated opencode config/state under the data dir. [env OPENWORK_DEV_MODE=1]",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _run(
+    *,
+    workspace: Path,
+    data_dir: Path | None,
+    port: int,
+    opencode_bin: Path | None,
+    opencode_port: int,
+    log_format: str,
+    run_id: str | None,
+    json_output: bool,
+    verbose: bool,
+    check: bool,
+    check_events: bool,
+    dev_mode: bool,
+) -> int:
+    folder = workspace.expanduser()
+    if not folder.is_dir():
+        raise ConfigError(f"workspace {folder} does not exist or is not a directory")
+    config = ServerConfig(
+        workspace=folder.resolve(),
+        data_dir=(data_dir.expanduser() if data_dir else default_data_dir()).absolute(),
+        port=port,
+        opencode_bin=opencode_bin.expanduser().absolute() if opencode_bin else None,
+        opencode_port=opencode_port,
+        log_format="json" if log_format == "json" else "pretty",
+        run_id=run_id or new_run_id(),
+        # Secrets come from the environment only: never from argv, where `ps` shows them.
+        client_token=os.environ.get("OPENWORK_TOKEN") or None,
+        host_token=os.environ.get("OPENWORK_HOST_TOKEN") or None,
+        dev_mode=dev_mode,
+    )
+    hub = configure_logging(fmt=config.log_format, run_id=config.run_id, verbose=verbose)
+    opts = ServeOptions(json_output=json_output, check=check, check_events=check_events)
+    return asyncio.run(serve(config, hub, opts))
+
+
+@click.command("serve")
+@_server_options
+def serve_cmd(**kwargs: Any) -> None:
+    """Run the OpenWork server and supervise opencode in this process (no dashboard).
+
+    Prints the connect info once opencode is healthy; logs go to stderr. Ctrl+C stops everything in
+    order (exit 130); a second Ctrl+C forces. SIGTERM exits 143.
+    """
+    sys.exit(_run(**kwargs))
+
+
+@click.command("start")
+@_server_options
+@click.option("--no-tui", is_flag=True, help="Plain log stream instead of the dashboard.")
+def start_cmd(no_tui: bool, **kwargs: Any) -> None:
+    """Start a workspace: the server, opencode, and (in a terminal) the dashboard.
+
+    Without a terminal on stdout, or with --no-tui, this is `openwork serve`.
+    """
+    # The dashboard lands with its own issue; until then `start` is the plain stream everywhere.
+    _ = no_tui
+    sys.exit(_run(**kwargs))

@@ -1,0 +1,119 @@
+"""Frozen, validated settings for one server process.
+
+Precedence is flag > environment (``OPENWORK_*``, resolved by click) > default; this module only
+validates what the edges hand it and fills in derived paths.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+
+from openwork.constants import (
+    DEFAULT_BACKOFF_INITIAL,
+    DEFAULT_BACKOFF_MAX,
+    DEFAULT_BACKOFF_RESET_AFTER,
+    DEFAULT_MAX_FAILURES,
+    DEFAULT_OPENCODE_PORT,
+    DEFAULT_PORT,
+    DEFAULT_START_TIMEOUT,
+    DEFAULT_STOP_TIMEOUT,
+    LOOPBACK,
+)
+from openwork.errors import ConfigError
+
+__all__ = ["LogFormat", "RestartPolicy", "ServerConfig", "default_data_dir", "new_run_id"]
+
+LogFormat = Literal["pretty", "json"]
+
+
+def default_data_dir() -> Path:
+    """Where state lives unless ``--data-dir`` / ``OPENWORK_DATA_DIR`` says otherwise."""
+    env = os.environ.get("OPENWORK_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    return platformdirs.user_data_path("openwork-orchestrator", appauthor=False)
+
+
+def new_run_id() -> str:
+    """A short random id naming one run in logs and records."""
+    return "run_" + secrets.token_hex(6)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RestartPolicy:
+    """How a supervised service is restarted after it fails."""
+
+    initial_delay: float = DEFAULT_BACKOFF_INITIAL
+    max_delay: float = DEFAULT_BACKOFF_MAX
+    reset_after: float = DEFAULT_BACKOFF_RESET_AFTER
+    max_failures: int = DEFAULT_MAX_FAILURES
+    start_timeout: float = DEFAULT_START_TIMEOUT
+    stop_timeout: float = DEFAULT_STOP_TIMEOUT
+
+    def __post_init__(self) -> None:
+        if self.initial_delay < 0 or self.max_delay < self.initial_delay:
+            raise ConfigError("restart policy: need 0 <= initial_delay <= max_delay")
+        if self.max_failures < 1:
+            raise ConfigError("restart policy: max_failures must be at least 1")
+        if self.start_timeout <= 0 or self.stop_timeout <= 0:
+            raise ConfigError("restart policy: timeouts must be positive")
+
+    def delay_for(self, failures: int) -> float:
+        """Delay before the restart that follows the ``failures``-th consecutive failure (1-based)."""
+        if failures < 1:
+            return 0.0
+        # 2**n overflows float for absurd n; the cap is reached long before 64 anyway.
+        exponent = min(failures - 1, 64)
+        return float(min(self.max_delay, self.initial_delay * (2**exponent)))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ServerConfig:
+    """Everything one ``openwork serve`` process needs, validated on construction."""
+
+    workspace: Path
+    data_dir: Path
+    host: str = LOOPBACK
+    port: int = DEFAULT_PORT
+    opencode_bin: Path | None = None
+    opencode_port: int = DEFAULT_OPENCODE_PORT
+    log_format: LogFormat = "pretty"
+    run_id: str = field(default_factory=new_run_id)
+    client_token: str | None = None
+    host_token: str | None = None
+    dev_mode: bool = False
+    allowed_origins: tuple[str, ...] = ()
+    policy: RestartPolicy = field(default_factory=RestartPolicy)
+
+    def __post_init__(self) -> None:
+        if self.host not in (LOOPBACK, "localhost", "::1"):
+            # The control API hands out opencode access; it is never exposed beyond loopback here.
+            raise ConfigError(f"refusing to bind {self.host!r}: only loopback addresses are supported")
+        if not 0 <= self.port <= 65535 or not 0 <= self.opencode_port <= 65535:
+            raise ConfigError("ports must be between 0 and 65535")
+        if not self.workspace.is_absolute() or not self.data_dir.is_absolute():
+            raise ConfigError("workspace and data dir must be absolute paths")
+        if "*" in self.allowed_origins:
+            raise ConfigError("a wildcard origin is not allowed: the API uses credentials")
+        for name, value in (("client", self.client_token), ("host", self.host_token)):
+            if value is not None and len(value) < 16:
+                raise ConfigError(f"the {name} token must be at least 16 characters")
+
+    @property
+    def state_dir(self) -> Path:
+        """Runtime records (children, server record, lock)."""
+        return self.data_dir / "run"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "openwork.db"
+
+    @property
+    def sidecar_dir(self) -> Path:
+        return Path(os.environ.get("OPENWORK_SIDECAR_DIR") or self.data_dir / "sidecars")

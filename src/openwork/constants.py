@@ -1,0 +1,47 @@
+"""Named defaults. Every wait in openwork has a deadline, and every deadline lives here."""
+
+from __future__ import annotations
+
+__all__ = [
+    "DEFAULT_APPROVAL_TIMEOUT_MS",
+    "DEFAULT_BACKOFF_INITIAL",
+    "DEFAULT_BACKOFF_MAX",
+    "DEFAULT_BACKOFF_RESET_AFTER",
+    "DEFAULT_HEALTH_POLL_INTERVAL",
+    "DEFAULT_HEALTH_REQUEST_TIMEOUT",
+    "DEFAULT_HTTP_TIMEOUT",
+    "DEFAULT_LOG_RING_LINES",
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_FAILURES",
+    "DEFAULT_MAX_LINE_BYTES",
+    "DEFAULT_OPENCODE_PORT",
+    "DEFAULT_PORT",
+    "DEFAULT_SSE_KEEPALIVE",
+    "DEFAULT_SSE_QUEUE",
+    "DEFAULT_START_TIMEOUT",
+    "DEFAULT_STOP_TIMEOUT",
+    "DEFAULT_VERSION_TIMEOUT",
+    "LOOPBACK",
+    "MAX_TOKEN_CHARS",
+]
+
+LOOPBACK = "127.0.0.1"
+DEFAULT_PORT = 8787  # the original openwork-server's port; users' bookmarks point here
+DEFAULT_OPENCODE_PORT = 4096  # preferred; any free port is used when it is taken
+DEFAULT_START_TIMEOUT = 10.0  # spawn -> health endpoint answers
+DEFAULT_HEALTH_POLL_INTERVAL = 0.25  # between health probes while starting
+DEFAULT_HEALTH_REQUEST_TIMEOUT = 2.0  # one health probe
+DEFAULT_STOP_TIMEOUT = 10.0  # SIGTERM -> SIGKILL
+DEFAULT_BACKOFF_INITIAL = 0.5  # first restart delay
+DEFAULT_BACKOFF_MAX = 30.0  # restart delay cap
+DEFAULT_BACKOFF_RESET_AFTER = 60.0  # healthy this long -> failure count resets
+DEFAULT_MAX_FAILURES = 10  # consecutive failures before giving up
+DEFAULT_VERSION_TIMEOUT = 4.0  # `<bin> --version`
+DEFAULT_HTTP_TIMEOUT = 10.0  # CLI -> server requests
+DEFAULT_LOG_RING_LINES = 800  # per service, as the original TUI
+DEFAULT_MAX_LINE_BYTES = 64 * 1024  # a longer child output line is cut here
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024  # JSON request bodies
+DEFAULT_SSE_QUEUE = 256  # events buffered per subscriber before the oldest are dropped
+DEFAULT_SSE_KEEPALIVE = 15.0  # comment frame on an idle stream
+DEFAULT_APPROVAL_TIMEOUT_MS = 30_000
+MAX_TOKEN_CHARS = 512  # longer presented tokens are refused before hashing

@@ -1,0 +1,166 @@
+"""One log stream for the server and its children: pretty lines or OTel-shaped JSON, always redacted.
+
+Our own events are structlog events; child output lines go through the same sink and the same
+redaction, so a secret a child echoes never reaches the terminal or a log file.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+from openwork.config import LogFormat
+from openwork.constants import DEFAULT_LOG_RING_LINES
+
+__all__ = ["LogHub", "Redactor", "configure_logging", "get_hub"]
+
+REDACTED = "[REDACTED]"
+_SENSITIVE_KEYS = ("token", "password", "secret", "authorization")
+_LEVELS = {"debug": "DEBUG", "info": "INFO", "warning": "WARN", "error": "ERROR", "critical": "FATAL"}
+
+
+class Redactor:
+    """Replaces registered secret values anywhere in a string."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, *values: str) -> None:
+        with self._lock:
+            self._values.update(v for v in values if v and len(v) >= 8)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
+
+    def __call__(self, text: str) -> str:
+        for value in self._values:
+            if value in text:
+                text = text.replace(value, REDACTED)
+        return text
+
+    def processor(self, _logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        """structlog processor: mask sensitive keys and scrub secret values from every string."""
+        for key, value in list(event.items()):
+            if any(s in key.lower() for s in _SENSITIVE_KEYS) and value is not None:
+                event[key] = REDACTED
+            elif isinstance(value, str):
+                event[key] = self(value)
+        return event
+
+
+class LogHub:
+    """The sink: renders records, keeps a ring of recent lines per service."""
+
+    def __init__(self, *, fmt: LogFormat = "pretty", run_id: str = "", stream: TextIO | None = None) -> None:
+        self.fmt: LogFormat = fmt
+        self.run_id = run_id
+        self.stream = stream
+        self.redactor = Redactor()
+        self._rings: dict[str, deque[str]] = {}
+        self._lock = threading.Lock()
+
+    def ring(self, service: str) -> list[str]:
+        with self._lock:
+            return list(self._rings.get(service, ()))
+
+    def tail(self, service: str, count: int) -> list[str]:
+        return self.ring(service)[-count:]
+
+    def child_line(self, service: str, line: str, *, stream: str = "stdout") -> None:
+        """Record and emit one line of a child's output."""
+        clean = self.redactor(line)
+        with self._lock:
+            self._rings.setdefault(service, deque(maxlen=DEFAULT_LOG_RING_LINES)).append(clean)
+        level = "ERROR" if stream == "stderr" and "error" in clean.lower() else "INFO"
+        self._write(self._render(service=service, body=clean, level=level, attributes={"stream": stream}))
+
+    def event(self, _logger: Any, name: str, event: MutableMapping[str, Any]) -> str:
+        """structlog final processor: render one of our own events."""
+        level = _LEVELS.get(name, name.upper())
+        message = str(event.pop("event", ""))
+        event.pop("timestamp", None)
+        about = event.pop("service", None)
+        if about is not None:
+            event["target"] = about  # the service an event is about; the source is always us
+        if self.fmt == "pretty":
+            extras = " ".join(f"{k}={_short(v)}" for k, v in event.items() if k != "level")
+            text = f"{message} {extras}".rstrip()
+            if level in ("WARN", "ERROR", "FATAL"):
+                text = f"{level.lower()}: {text}"
+            return f"[openwork] {text}"
+        event.pop("level", None)
+        return self._render(service="openwork", body=message, level=level, attributes=event)
+
+    def _render(self, *, service: str, body: str, level: str, attributes: MutableMapping[str, Any]) -> str:
+        if self.fmt == "pretty":
+            return f"[{service}] {body}"
+        record = {
+            "timeUnixNano": str(time.time_ns()),
+            "severityText": level,
+            "body": body,
+            "attributes": {"service": service, **{k: _jsonable(v) for k, v in attributes.items()}},
+            "resource": {"service.name": "openwork", "openwork.run_id": self.run_id},
+        }
+        return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+    def _write(self, text: str) -> None:
+        stream = self.stream or sys.stderr
+        with self._lock:
+            try:
+                stream.write(text + "\n")
+                stream.flush()
+            except (OSError, ValueError):
+                pass  # a closed terminal must not take the server down
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(_jsonable(value))
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, Iterable):
+        return [_jsonable(v) for v in value]
+    return str(value)
+
+
+_hub = LogHub()
+
+
+def get_hub() -> LogHub:
+    return _hub
+
+
+def configure_logging(*, fmt: LogFormat, run_id: str, verbose: bool = False, stream: TextIO | None = None) -> LogHub:
+    """Point structlog and child output at one hub. Returns the hub (also ``get_hub()``)."""
+    global _hub
+    _hub = LogHub(fmt=fmt, run_id=run_id, stream=stream)
+    hub = _hub
+
+    def _emit(_logger: Any, name: str, event: MutableMapping[str, Any]) -> str:
+        return hub.event(_logger, name, event)
+
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            hub.redactor.processor,
+            _emit,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(10 if verbose else 20),
+        logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    return hub

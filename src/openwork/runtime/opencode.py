@@ -1,0 +1,101 @@
+"""How opencode is started and probed: ``opencode serve`` on loopback with basic auth from the env."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+
+from openwork.auth.credentials import Credentials
+from openwork.constants import DEFAULT_HEALTH_REQUEST_TIMEOUT
+from openwork.runtime.ports import pick_port
+from openwork.sidecars.opencode import ResolvedBinary
+from openwork.supervisor.process import SpawnSpec
+
+__all__ = ["HEALTH_PATH", "OpencodeDriver", "opencode_env"]
+
+HEALTH_PATH = "/global/health"
+_DEV_DIRS = ("config", "data", "cache", "state")
+
+
+def opencode_env(
+    *,
+    credentials: Credentials,
+    data_dir: Path,
+    dev_mode: bool,
+    base: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The child's complete environment. The user's variables pass through (opencode needs provider
+    keys and PATH), except ours: no ``OPENWORK_*`` value, tokens included, reaches opencode."""
+    source = os.environ if base is None else base
+    env = {k: v for k, v in source.items() if not k.startswith(("OPENWORK_", "OPENCODE_SERVER_"))}
+    env["OPENCODE_SERVER_USERNAME"] = credentials.opencode_username
+    env["OPENCODE_SERVER_PASSWORD"] = credentials.opencode_password
+    env["OPENCODE_DISABLE_AUTOUPDATE"] = "1"  # versions are managed by openwork, not by opencode
+    if dev_mode:
+        root = data_dir / "opencode-dev"
+        for name in _DEV_DIRS:
+            path = root / name
+            path.mkdir(parents=True, exist_ok=True)
+            env[f"XDG_{name.upper()}_HOME"] = str(path)
+    return env
+
+
+class OpencodeDriver:
+    """``ServiceDriver`` for opencode."""
+
+    def __init__(
+        self,
+        *,
+        binary: ResolvedBinary,
+        workspace: Path,
+        credentials: Credentials,
+        env: Mapping[str, str],
+        host: str,
+        preferred_port: int,
+    ) -> None:
+        self.binary = binary
+        self.workspace = workspace
+        self.host = host
+        self.port: int | None = None
+        self.version: str | None = None
+        self._preferred = preferred_port
+        self._env = dict(env)
+        self._auth = httpx.BasicAuth(credentials.opencode_username, credentials.opencode_password)
+        self._client = httpx.AsyncClient(timeout=DEFAULT_HEALTH_REQUEST_TIMEOUT, trust_env=False)
+
+    @property
+    def url(self) -> str | None:
+        return f"http://{self.host}:{self.port}" if self.port else None
+
+    @property
+    def auth(self) -> httpx.BasicAuth:
+        return self._auth
+
+    async def prepare(self) -> SpawnSpec:
+        # Keep the last port across restarts when it is still free, so URLs stay stable.
+        self.port = pick_port(self.host, self.port or self._preferred)
+        argv = (str(self.binary.path), "serve", "--hostname", self.host, "--port", str(self.port))
+        return SpawnSpec(name="opencode", argv=argv, env=self._env, cwd=self.workspace)
+
+    async def healthy(self) -> bool:
+        if self.url is None:
+            return False
+        try:
+            response = await self._client.get(self.url + HEALTH_PATH, auth=self._auth)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+    def details(self) -> dict[str, object]:
+        return {
+            "port": self.port,
+            "url": self.url,
+            "version": self.version,
+            "binary": self.binary.to_json(),
+        }
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
