@@ -60,7 +60,7 @@ class Stack:
             required=True,
             on_change=self._published,
             on_line=self._line,
-            tail=lambda n: hub.tail("opencode", n),
+            redact=hub.redactor,
         )
         self._version_task: asyncio.Task[None] | None = None
 

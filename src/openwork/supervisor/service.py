@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
@@ -21,6 +22,7 @@ __all__ = ["Service", "ServiceDriver"]
 log = structlog.get_logger("openwork.supervisor")
 
 _LAST_LINES = 20  # output lines kept with an exit record
+_LAST_LINE_CHARS = 2048  # of each such line
 _RETRYABLE_MARKERS = ("eaddrinuse", "address already in use", "address in use")
 
 
@@ -56,7 +58,7 @@ class Service:
         poll_interval: float = DEFAULT_HEALTH_POLL_INTERVAL,
         on_change: Callable[[ServiceStatus], None] | None = None,
         on_line: Callable[[str, str, str], None] | None = None,
-        tail: Callable[[int], list[str]] | None = None,
+        redact: Callable[[str], str] = str,
     ) -> None:
         self.name = name
         self._driver = driver
@@ -68,7 +70,8 @@ class Service:
         self._poll = poll_interval
         self._on_change = on_change
         self._on_line = on_line
-        self._tail = tail or (lambda _n: [])
+        self._redact = redact  # exit records are served by the API: never raw child output
+        self._recent: deque[str] = deque(maxlen=_LAST_LINES)  # for exit records and start errors
         self._state = ServiceState.PENDING
         self._handle: ProcessHandle | None = None
         self._task: asyncio.Task[None] | None = None
@@ -215,6 +218,7 @@ class Service:
         return self._stop_event.is_set()
 
     def _line(self, line: str, stream: str) -> None:
+        self._recent.append(self._redact(line[:_LAST_LINE_CHARS]))
         if self._on_line is not None:
             self._on_line(self.name, line, stream)
 
@@ -246,7 +250,7 @@ class Service:
             raise
 
     def _exit(self, rc: int | None, reason: str) -> ExitInfo:
-        return ExitInfo(code=rc, reason=reason, at=self._clock.wall(), last_lines=tuple(self._tail(_LAST_LINES)))
+        return ExitInfo(code=rc, reason=reason, at=self._clock.wall(), last_lines=tuple(self._recent))
 
     async def _await_healthy(self, handle: ProcessHandle) -> tuple[bool, str]:
         deadline = self._clock.now() + self._policy.start_timeout

@@ -1,0 +1,43 @@
+"""An in-process app (no sockets) over a real store and a not-yet-started stack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from openwork.api import AppContext, create_app
+from openwork.auth.credentials import load_credentials
+from openwork.auth.tokens import TokenService
+from openwork.config import ServerConfig
+from openwork.events import EventBus
+from openwork.logging import configure_logging
+from openwork.runtime.stack import Stack
+from openwork.sidecars.opencode import ResolvedBinary
+from openwork.store.db import Database
+
+
+def make_context(data_dir: Path, workspace: Path) -> AppContext:
+    config = ServerConfig(workspace=workspace, data_dir=data_dir, port=0)
+    hub = configure_logging(fmt="json", run_id=config.run_id)
+    creds = load_credentials(data_dir)
+    hub.redactor.add(*creds.values())
+    bus = EventBus()
+    stack = Stack(
+        config=config,
+        binary=ResolvedBinary(path=Path("/bin/false"), source="explicit"),
+        credentials=creds,
+        hub=hub,
+        bus=bus,
+    )
+    return AppContext(
+        config=config, credentials=creds, tokens=TokenService(Database(config.db_path)), bus=bus, stack=stack,
+        url="http://127.0.0.1:8787",
+    )
+
+
+def asgi_client(ctx: AppContext, *, token: str | None = None) -> httpx.AsyncClient:
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(ctx)), base_url="http://127.0.0.1:8787", headers=headers
+    )

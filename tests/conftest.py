@@ -1,0 +1,69 @@
+"""Shared fixtures: an isolated environment per test and the real opencode binary."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from openwork.config import default_data_dir
+from openwork.sidecars.opencode import resolve_opencode
+from tests.helpers import ServerProcess
+
+# Computed before any test clears the environment: the cache `scripts/dev` fills.
+_SHARED_SIDECARS = Path(os.environ.get("OPENWORK_SIDECAR_DIR") or default_data_dir() / "sidecars")
+
+
+@pytest.fixture(scope="session")
+def opencode_bin() -> Path:
+    """The real opencode: OPENWORK_TEST_OPENCODE_BIN, PATH, or the verified npm cache (installed
+    through npm when missing, so the suite never silently skips the real binary)."""
+    explicit = os.environ.get("OPENWORK_TEST_OPENCODE_BIN")
+    resolved = resolve_opencode(explicit=Path(explicit) if explicit else None, sidecar_dir=_SHARED_SIDECARS)
+    return resolved.path
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No test sees the developer's OPENWORK_* settings or data dir; opencode gets its own HOME."""
+    for key in list(os.environ):
+        if key.startswith(("OPENWORK_", "OPENCODE_")):
+            monkeypatch.delenv(key, raising=False)
+    data = tmp_path / "data"
+    monkeypatch.setenv("OPENWORK_DATA_DIR", str(data))
+    home = tmp_path / "home"
+    for sub in ("config", "data", "cache", "state"):
+        (home / sub).mkdir(parents=True)
+        monkeypatch.setenv(f"XDG_{sub.upper()}_HOME", str(home / sub))
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("OPENCODE_DISABLE_AUTOUPDATE", "1")
+    return data
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    folder = tmp_path / "workspace"
+    folder.mkdir()
+    (folder / "README.md").write_text("demo workspace\n")
+    return folder
+
+
+@pytest.fixture
+def serve(tmp_path: Path, workspace: Path) -> Iterator[list[ServerProcess]]:
+    """Collects started servers and stops them (SIGTERM, then SIGKILL) at teardown."""
+    started: list[ServerProcess] = []
+    yield started
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def fixture_bin() -> Path:
+    return Path(__file__).parent / "fixtures" / "bin"
+
+
+def pytest_report_header() -> list[str]:
+    return [f"opencode on PATH: {shutil.which('opencode') or 'no'}; shared sidecar cache: {_SHARED_SIDECARS}"]

@@ -1,0 +1,121 @@
+"""Test helpers: deadline polling and a real `openwork serve` child process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import psutil
+
+T = TypeVar("T")
+
+OPENWORK = [sys.executable, "-m", "openwork"]
+READY_TIMEOUT = 60.0  # resolve + start opencode on a busy CI machine
+FIXTURES = Path(__file__).parent / "fixtures" / "bin"
+
+
+def wait_for(condition: Callable[[], T], *, timeout: float, interval: float = 0.05, what: str = "condition") -> T:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = condition()
+        except Exception as exc:  # conditions may race with process start-up
+            last = exc
+        if last and not isinstance(last, Exception):
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last={last!r}")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+class ServerProcess:
+    """`python -m openwork serve --json` as a child; parses its connect info."""
+
+    def __init__(self, args: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
+        self.args = args
+        self.env = env or dict(os.environ)
+        self.cwd = cwd
+        self.proc: subprocess.Popen[str] | None = None
+        self.info: dict[str, Any] = {}
+        self.stderr_path: Path | None = None
+
+    def start(self, *, log_file: Path, wait_ready: bool = True) -> ServerProcess:
+        self.stderr_path = log_file
+        self._stderr = log_file.open("w")
+        self.proc = subprocess.Popen(
+            [*OPENWORK, "serve", "--json", *self.args],
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            env=self.env,
+            cwd=self.cwd,
+        )
+        if wait_ready:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self) -> dict[str, Any]:
+        assert self.proc is not None and self.proc.stdout is not None
+        deadline = time.monotonic() + READY_TIMEOUT
+        line = ""
+        os.set_blocking(self.proc.stdout.fileno(), False)
+        while time.monotonic() < deadline:
+            chunk = self.proc.stdout.readline()
+            if chunk:
+                line += chunk
+                if line.endswith("\n"):
+                    self.info = json.loads(line)
+                    return self.info
+            elif self.proc.poll() is not None:
+                raise AssertionError(f"server exited {self.proc.returncode} before ready:\n{self.logs()}")
+            else:
+                time.sleep(0.05)
+        raise AssertionError(f"server not ready within {READY_TIMEOUT}s:\n{self.logs()}")
+
+    def logs(self) -> str:
+        return self.stderr_path.read_text(errors="replace") if self.stderr_path else ""
+
+    @property
+    def url(self) -> str:
+        return str(self.info["openworkUrl"])
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"authorization": f"Bearer {token or self.info['clientToken']}"}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=10.0, trust_env=False)
+
+    def signal(self, sig: signal.Signals) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        if self.proc is not None and self.proc.stdout is not None:
+            self.proc.stdout.close()
+        if hasattr(self, "_stderr"):
+            self._stderr.close()

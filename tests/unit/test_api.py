@@ -1,0 +1,97 @@
+"""The HTTP surface in-process: envelope, auth, tokens, OpenAPI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from openwork.api import AppContext
+from tests.apphelpers import asgi_client, make_context
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def ctx(isolated_env: Path, workspace: Path) -> AppContext:
+    return make_context(isolated_env, workspace)
+
+
+async def test_health_needs_no_auth_and_uses_the_envelope(ctx: AppContext) -> None:
+    async with asgi_client(ctx) as client:
+        r = await client.get("/system/health", headers={"x-request-id": "abc-123"})
+    assert r.status_code == 200
+    body = r.json()
+    assert body == {"ok": True, "data": {"status": "ok", "version": ctx.version}, "meta": {"requestId": "abc-123"}}
+    assert r.headers["x-request-id"] == "abc-123"
+
+
+async def test_status_reports_services(ctx: AppContext) -> None:
+    async with asgi_client(ctx, token=ctx.credentials.client_token) as client:
+        r = await client.get("/system/status")
+    data = r.json()["data"]
+    assert data["healthy"] is False
+    assert data["services"][0]["name"] == "opencode" and data["services"][0]["state"] == "pending"
+    assert data["server"]["workspace"] == str(ctx.config.workspace)
+
+
+async def test_opencode_health_shape(ctx: AppContext) -> None:
+    async with asgi_client(ctx, token=ctx.credentials.host_token) as client:
+        r = await client.get("/system/opencode/health")
+    data = r.json()["data"]
+    for key in ("state", "pid", "version", "lastExit", "healthy", "binary", "restarts"):
+        assert key in data
+    assert data["healthy"] is False
+
+
+async def test_unknown_route_is_a_json_404(ctx: AppContext) -> None:
+    async with asgi_client(ctx) as client:
+        r = await client.get("/nope")
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "not_found" and r.json()["ok"] is False
+    assert r.json()["error"]["requestId"] == r.headers["x-request-id"]
+
+
+async def test_mint_list_use_and_revoke_a_token(ctx: AppContext) -> None:
+    async with asgi_client(ctx, token=ctx.credentials.host_token) as host:
+        r = await host.post("/tokens", json={"scope": "viewer", "label": "phone", "ttlSeconds": 60})
+        assert r.status_code == 201
+        minted = r.json()["data"]
+        assert minted["token"].startswith("owt_") and minted["scope"] == "viewer"
+        listed = (await host.get("/tokens")).json()["data"]
+        assert [t["id"] for t in listed] == [minted["id"]] and "token" not in listed[0]
+        async with asgi_client(ctx, token=minted["token"]) as viewer:
+            assert (await viewer.get("/system/status")).status_code == 200
+            assert (await viewer.get("/tokens")).status_code == 403
+            assert (await host.delete(f"/tokens/{minted['id']}")).status_code == 200
+            assert (await viewer.get("/system/status")).status_code == 401
+        again = await host.delete(f"/tokens/{minted['id']}")  # idempotent: still revoked
+        assert again.status_code == 200 and again.json()["data"]["revokedAt"] is not None
+        assert (await host.delete("/tokens/tok_missing")).status_code == 404
+
+
+async def test_minted_token_expires(ctx: AppContext) -> None:
+    record, plaintext = ctx.tokens.mint(scope="collaborator", label="", ttl_seconds=1)
+    ctx.tokens._clock = lambda: record.created_at + 2  # type: ignore[method-assign]
+    async with asgi_client(ctx, token=plaintext) as client:
+        assert (await client.get("/system/status")).status_code == 401
+
+
+async def test_only_a_hash_of_a_minted_token_is_stored(ctx: AppContext) -> None:
+    _, plaintext = ctx.tokens.mint(scope="owner", label="x", ttl_seconds=None)
+    ctx.tokens._db.close()
+    raw = b"".join(p.read_bytes() for p in ctx.config.db_path.parent.glob("openwork.db*"))
+    assert b"owner" in raw  # the row is there...
+    assert plaintext.encode() not in raw
+
+
+async def test_openapi_lists_the_routes(ctx: AppContext) -> None:
+    async with asgi_client(ctx) as client:
+        spec = (await client.get("/openapi.json")).json()
+    for path in ("/system/health", "/system/status", "/system/opencode/health", "/system/events", "/tokens"):
+        assert path in spec["paths"]
