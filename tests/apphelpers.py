@@ -31,7 +31,11 @@ def make_context(data_dir: Path, workspace: Path) -> AppContext:
         bus=bus,
     )
     return AppContext(
-        config=config, credentials=creds, tokens=TokenService(Database(config.db_path)), bus=bus, stack=stack,
+        config=config,
+        credentials=creds,
+        tokens=TokenService(Database(config.db_path)),
+        bus=bus,
+        stack=stack,
         url="http://127.0.0.1:8787",
     )
 

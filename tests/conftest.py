@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -63,6 +63,22 @@ def serve(tmp_path: Path, workspace: Path) -> Iterator[list[ServerProcess]]:
 @pytest.fixture
 def fixture_bin() -> Path:
     return Path(__file__).parent / "fixtures" / "bin"
+
+
+@pytest.fixture
+def real_server(
+    tmp_path: Path, workspace: Path, opencode_bin: Path, serve: list[ServerProcess]
+) -> Callable[..., ServerProcess]:
+    """Start `openwork serve --json` on the real opencode; stopped at teardown."""
+
+    def start(*extra: str, env: dict[str, str] | None = None) -> ServerProcess:
+        server = ServerProcess(
+            ["--workspace", str(workspace), "--port", "0", "--opencode-bin", str(opencode_bin), *extra], env=env
+        )
+        serve.append(server)
+        return server.start(log_file=tmp_path / f"server-{len(serve)}.log")
+
+    return start
 
 
 def pytest_report_header() -> list[str]:

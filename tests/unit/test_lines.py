@@ -41,7 +41,12 @@ def test_buffer_never_exceeds_the_cap(chunks: list[bytes], cap: int) -> None:
         assert len(s._buf) <= cap
 
 
-@given(st.lists(st.text(alphabet=st.characters(blacklist_characters="\n\r", blacklist_categories=("Cs",)), max_size=20), max_size=20))
+@given(
+    st.lists(
+        st.text(alphabet=st.characters(blacklist_characters="\n\r", blacklist_categories=("Cs",)), max_size=20),
+        max_size=20,
+    )
+)
 def test_round_trip_of_short_lines(lines: list[str]) -> None:
     data = "".join(line + "\n" for line in lines).encode()
     s = LineSplitter(max_bytes=1024)

@@ -20,7 +20,9 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def make(world: FakeWorld, *, policy: RestartPolicy | None = None, fail_fast: bool = True) -> tuple[Service, list[ServiceStatus]]:
+def make(
+    world: FakeWorld, *, policy: RestartPolicy | None = None, fail_fast: bool = True
+) -> tuple[Service, list[ServiceStatus]]:
     seen: list[ServiceStatus] = []
     service = Service(
         name="svc",

@@ -1,0 +1,136 @@
+"""The real opencode under `openwork serve`, driven as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from openwork.sidecars.opencode import OPENCODE_VERSION
+from tests.helpers import OPENWORK, ServerProcess, pid_alive, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def test_serve_is_healthy_and_opencode_needs_credentials(real_server: Callable[..., ServerProcess]) -> None:
+    server = real_server()
+    with server.client() as client:
+        status = client.get("/system/status").json()["data"]
+        assert status["healthy"] is True
+        health = client.get("/system/opencode/health").json()["data"]
+    assert health["healthy"] is True and health["state"] == "running"
+    assert health["version"] == OPENCODE_VERSION
+    assert health["pid"] == server.info["pids"]["opencode"]
+    opencode_url = server.info["opencodeUrl"]
+    anonymous = httpx.get(opencode_url + "/global/health", timeout=5)
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"].lower().startswith("basic")
+    cli = subprocess.run([*OPENWORK, "status", "--json"], capture_output=True, text=True, timeout=30)
+    assert cli.returncode == 0, cli.stderr
+    assert json.loads(cli.stdout)["healthy"] is True
+
+
+def test_ctrl_c_stops_everything_with_exit_130(real_server: Callable[..., ServerProcess]) -> None:
+    server = real_server()
+    opencode = server.info["pids"]["opencode"]
+    server.signal(signal.SIGINT)
+    assert server.wait(timeout=30) == 130
+    assert not pid_alive(opencode)
+    assert "server.stopped" in server.logs()
+    cli = subprocess.run(
+        [*OPENWORK, "status", "--openwork-url", server.url], capture_output=True, text=True, timeout=30
+    )
+    assert cli.returncode == 1 and "unreachable" in cli.stdout
+
+
+def test_killed_opencode_is_restarted_and_sigterm_exits_143(real_server: Callable[..., ServerProcess]) -> None:
+    server = real_server()
+    first_pid = server.info["pids"]["opencode"]
+    seen: set[str] = set()
+    with server.client() as client:
+        os.kill(first_pid, signal.SIGKILL)
+
+        def back_up() -> dict[str, object] | None:
+            data = client.get("/system/opencode/health").json()["data"]
+            seen.add(str(data["state"]))
+            return data if data["state"] == "running" and data["pid"] != first_pid and data["healthy"] else None
+
+        data = wait_for(back_up, timeout=30, interval=0.05, what="opencode to be restarted")
+    assert seen & {"crashed", "restart_scheduled", "starting"}, seen
+    assert data["restarts"] == 1
+    assert data["lastExit"]["signal"] == "SIGKILL"  # type: ignore[index]
+    assert not pid_alive(first_pid)
+    second_pid = data["pid"]
+    server.signal(signal.SIGTERM)
+    assert server.wait(timeout=30) == 143
+    assert not pid_alive(second_pid)  # type: ignore[arg-type]
+
+
+def test_start_check_and_check_events_pass_and_leave_nothing(workspace: Path, opencode_bin: Path) -> None:
+    done = subprocess.run(
+        [
+            *OPENWORK,
+            "start",
+            "--no-tui",
+            "--check",
+            "--check-events",
+            "--json",
+            "--port",
+            "0",
+            "--workspace",
+            str(workspace),
+            "--opencode-bin",
+            str(opencode_bin),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    info = json.loads(done.stdout)
+    for check in ("server.status", "opencode.session", "server.events", "opencode.events"):
+        assert f"check={check} passed=true" in done.stderr
+    assert not pid_alive(info["pids"]["opencode"])
+
+
+def test_port_already_taken_is_a_clear_error(workspace: Path, opencode_bin: Path) -> None:
+    blocker = socket.socket()
+    try:
+        try:
+            blocker.bind(("127.0.0.1", 8787))
+            blocker.listen()
+        except OSError:
+            pass  # something else holds 8787: it is taken either way
+        started = time.monotonic()
+        done = subprocess.run(
+            [*OPENWORK, "serve", "--workspace", str(workspace), "--opencode-bin", str(opencode_bin)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        blocker.close()
+    assert done.returncode != 0
+    assert "port 8787" in done.stderr and "already in use" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert time.monotonic() - started < 15  # fails fast, no restart storm
+
+
+def test_json_log_format_is_one_record_per_line(real_server: Callable[..., ServerProcess]) -> None:
+    server = real_server(env={**os.environ, "OPENWORK_LOG_FORMAT": "json", "OPENWORK_RUN_ID": "run_e2e"})
+    with server.client() as client:
+        assert client.get("/system/status").status_code == 200
+    server.signal(signal.SIGTERM)
+    server.wait(timeout=30)
+    records = [json.loads(line) for line in server.logs().splitlines() if line.strip()]
+    assert records and all(r["resource"]["openwork.run_id"] == "run_e2e" for r in records)
+    assert any(r["attributes"]["service"] == "opencode" for r in records)
+    assert any(r["body"] == "server.stopped" for r in records)
