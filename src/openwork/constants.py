@@ -18,6 +18,7 @@ __all__ = [
     "DEFAULT_PORT",
     "DEFAULT_SSE_KEEPALIVE",
     "DEFAULT_SSE_QUEUE",
+    "DEFAULT_START_PROBE_TIMEOUT",
     "DEFAULT_START_TIMEOUT",
     "DEFAULT_STOP_TIMEOUT",
     "DEFAULT_VERSION_TIMEOUT",
@@ -30,7 +31,10 @@ DEFAULT_PORT = 8787  # the original openwork-server's port; users' bookmarks poi
 DEFAULT_OPENCODE_PORT = 4096  # preferred; any free port is used when it is taken
 DEFAULT_START_TIMEOUT = 10.0  # spawn -> health endpoint answers
 DEFAULT_HEALTH_POLL_INTERVAL = 0.25  # between health probes while starting
-DEFAULT_HEALTH_REQUEST_TIMEOUT = 2.0  # one health probe
+DEFAULT_HEALTH_REQUEST_TIMEOUT = 2.0  # one health probe of a running service
+# opencode accepts connections before it can answer them, and a request sent in that window hangs;
+# during start we give up on a probe quickly and send the next one instead.
+DEFAULT_START_PROBE_TIMEOUT = 0.5
 DEFAULT_STOP_TIMEOUT = 10.0  # SIGTERM -> SIGKILL
 DEFAULT_BACKOFF_INITIAL = 0.5  # first restart delay
 DEFAULT_BACKOFF_MAX = 30.0  # restart delay cap

@@ -4,25 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
 import os
 import signal
 import socket
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import filelock
 import psutil
 import structlog
-import uvicorn
 
 from openwork import __version__
-from openwork.api import AppContext, create_app
 from openwork.auth.credentials import Credentials, load_credentials
-from openwork.auth.tokens import TokenService
-from openwork.checks import run_checks
 from openwork.config import ServerConfig
 from openwork.errors import ConfigError, OpenworkError
 from openwork.events import EventBus
@@ -33,13 +29,17 @@ from openwork.sidecars.opencode import ResolvedBinary, resolve_opencode
 from openwork.store.atomic import ensure_private_dir, write_atomic
 from openwork.store.db import Database
 
+if TYPE_CHECKING:
+    from openwork.api.context import AppContext
+    from openwork.httpserver import EmbeddedServer
+
 __all__ = ["EXIT_SIGINT", "EXIT_SIGTERM", "ServeOptions", "serve"]
 
 log = structlog.get_logger("openwork.server")
 
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
-HTTP_SHUTDOWN_TIMEOUT = 5  # open streams are closed first; this bounds what remains
+HTTP_SHUTDOWN_TIMEOUT = 5  # seconds; mirrors httpserver's, kept here so the CLI path stays import-light
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -48,14 +48,6 @@ class ServeOptions:
     check: bool = False
     check_events: bool = False
     stdout: TextIO | None = None
-
-
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn inside our loop: we own the signals (ordered stop, second Ctrl+C forces)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 class _Signals:
@@ -143,7 +135,6 @@ async def serve(config: ServerConfig, hub: LogHub, opts: ServeOptions | None = N
     """Run the server until a signal, a required service giving up, or (with ``--check``) the end of
     the checks. Returns the process exit code."""
     opts = opts or ServeOptions()
-    loop = asyncio.get_running_loop()
     ensure_private_dir(config.data_dir)
     ensure_private_dir(config.state_dir)
     lock = _lock_data_dir(config)
@@ -151,7 +142,6 @@ async def serve(config: ServerConfig, hub: LogHub, opts: ServeOptions | None = N
     db: Database | None = None
     try:
         sock = bind_listener(config.host, config.port)
-        port = sock.getsockname()[1]
         credentials = load_credentials(config.data_dir, client_token=config.client_token, host_token=config.host_token)
         hub.redactor.add(*credentials.values())
         db = Database(config.db_path)
@@ -161,13 +151,11 @@ async def serve(config: ServerConfig, hub: LogHub, opts: ServeOptions | None = N
             sidecar_dir=config.sidecar_dir,
             progress=lambda msg: log.info("sidecar.progress", message=msg),
         )
-        log.info("sidecar.resolved", service="openwork", component="opencode", **binary.to_json())
-        bus = EventBus()
-        stack = Stack(config=config, binary=binary, credentials=credentials, hub=hub, bus=bus)
-        host = "127.0.0.1" if config.host == "localhost" else config.host
-        url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
-        ctx = AppContext(config=config, credentials=credentials, tokens=TokenService(db), bus=bus, stack=stack, url=url)
-        return await _run(config, ctx, stack, binary, sock, opts, loop)
+        log.info("sidecar.resolved", component="opencode", **binary.to_json())
+        stack = Stack(config=config, binary=binary, credentials=credentials, hub=hub, bus=EventBus())
+        return await _Run(
+            config=config, stack=stack, binary=binary, credentials=credentials, db=db, sock=sock, opts=opts
+        ).run()
     finally:
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -177,83 +165,120 @@ async def serve(config: ServerConfig, hub: LogHub, opts: ServeOptions | None = N
         lock.release()
 
 
-async def _run(
-    config: ServerConfig,
-    ctx: AppContext,
-    stack: Stack,
-    binary: ResolvedBinary,
-    sock: socket.socket,
-    opts: ServeOptions,
-    loop: asyncio.AbstractEventLoop,
-) -> int:
-    signals = _Signals()
-    signals.install(loop)
-    uv = _EmbeddedServer(
-        uvicorn.Config(
-            create_app(ctx),
-            log_config=None,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=HTTP_SHUTDOWN_TIMEOUT,
+def _url(host: str, port: int) -> str:
+    host = "127.0.0.1" if host == "localhost" else host
+    return f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+
+
+class _Run:
+    """One run's lifecycle: spawn opencode first, bring up HTTP while it boots, wait, stop in order."""
+
+    def __init__(
+        self,
+        *,
+        config: ServerConfig,
+        stack: Stack,
+        binary: ResolvedBinary,
+        credentials: Credentials,
+        db: Database,
+        sock: socket.socket,
+        opts: ServeOptions,
+    ) -> None:
+        self.config = config
+        self.stack = stack
+        self.binary = binary
+        self.credentials = credentials
+        self.db = db
+        self.sock = sock
+        self.opts = opts
+        self.url = _url(config.host, sock.getsockname()[1])
+        self.signals = _Signals()
+        self.record = config.state_dir / "server.json"
+        self.http: EmbeddedServer | None = None
+
+    def _build_http(self) -> tuple[AppContext, EmbeddedServer]:
+        # Runs in a worker thread: the heavy imports overlap with opencode's own start-up.
+        from openwork.api.context import AppContext
+        from openwork.auth.tokens import TokenService
+        from openwork.httpserver import build_server
+
+        ctx = AppContext(
+            config=self.config,
+            credentials=self.credentials,
+            tokens=TokenService(self.db),
+            bus=self.stack.bus,
+            stack=self.stack,
+            url=self.url,
         )
-    )
-    http_task = asyncio.create_task(uv.serve(sockets=[sock]), name="http")
-    record = config.state_dir / "server.json"
-    write_atomic(
-        record,
-        json.dumps(
-            {
-                "url": ctx.url,
-                "pid": os.getpid(),
-                "createTime": psutil.Process().create_time(),
-                "runId": config.run_id,
-                "workspace": str(config.workspace),
-            }
-        ),
-    )
-    log.info("server.listening", url=ctx.url, pid=os.getpid(), run_id=config.run_id)
-    code = 1
-    forcer = asyncio.create_task(_force_on_second_signal(signals, stack))
-    stop_requested = asyncio.ensure_future(signals.stop.wait())
-    start = asyncio.create_task(stack.start())
-    failed: asyncio.Task[Any] | None = None
-    try:
-        await _first(start, stop_requested, http_task)
-        if signals.received is not None:
-            code = signals.exit_code
+        return ctx, build_server(ctx)
+
+    def _write_record(self) -> None:
+        write_atomic(
+            self.record,
+            json.dumps(
+                {
+                    "url": self.url,
+                    "pid": os.getpid(),
+                    "createTime": psutil.Process().create_time(),
+                    "runId": self.config.run_id,
+                    "workspace": str(self.config.workspace),
+                }
+            ),
+        )
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        self.signals.install(loop)
+        code = 1
+        start = asyncio.create_task(self.stack.start(), name="stack-start")
+        stop_requested = asyncio.ensure_future(self.signals.stop.wait())
+        forcer = asyncio.create_task(_force_on_second_signal(self.signals, self.stack))
+        http_task: asyncio.Task[None] | None = None
+        failed: asyncio.Task[Any] | None = None
+        try:
+            ctx, http = await asyncio.to_thread(self._build_http)
+            self.http = http
+            http_task = asyncio.create_task(http.serve(sockets=[self.sock]), name="http")
+            self._write_record()
+            log.info("server.listening", url=self.url, pid=os.getpid(), run_id=self.config.run_id)
+            await _first(start, stop_requested, http_task)
+            if self.signals.received is not None:
+                code = self.signals.exit_code
+                return code
+            if not start.done():
+                raise OpenworkError("the HTTP server stopped unexpectedly")
+            await start  # re-raises a start failure with the child's last output
+            _print_ready(_connect_info(ctx, self.binary, self.stack), self.credentials, self.opts)
+            if self.opts.check or self.opts.check_events:
+                checks = importlib.import_module("openwork.checks")
+                code = 0 if await checks.run_checks(ctx, self.stack, events=self.opts.check_events) else 1
+                return code
+            failed = asyncio.create_task(self.stack.wait_failed())
+            await _first(failed, stop_requested, http_task)
+            if self.signals.received is not None:
+                code = self.signals.exit_code
+            elif failed.done():
+                service = failed.result()
+                log.error("server.required_service_failed", target=service.name, error=str(service.failure))
+            else:
+                log.error("server.http_stopped", message="the HTTP server stopped unexpectedly")
             return code
-        if not start.done():
-            raise OpenworkError("the HTTP server stopped unexpectedly")
-        await start  # re-raises a start failure with the child's last output
-        _print_ready(_connect_info(ctx, binary, stack), ctx.credentials, opts)
-        if opts.check or opts.check_events:
-            code = 0 if await run_checks(ctx, stack, events=opts.check_events) else 1
-            return code
-        failed = asyncio.create_task(stack.wait_failed())
-        await _first(failed, stop_requested, http_task)
-        if signals.received is not None:
-            code = signals.exit_code
-        elif failed.done():
-            service = failed.result()
-            log.error("server.required_service_failed", service=service.name, error=str(service.failure))
-        else:
-            log.error("server.http_stopped", message="the HTTP server stopped unexpectedly")
-        return code
-    finally:
-        for task in (start, stop_requested, failed):
-            if task is not None and not task.done():
-                task.cancel()
-        ctx.bus.close()  # ends open SSE streams so the HTTP shutdown is quick
-        uv.should_exit = True
-        await stack.stop(force=signals.force.is_set())
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await asyncio.wait_for(http_task, HTTP_SHUTDOWN_TIMEOUT + 1)
-        forcer.cancel()
-        signals.remove(loop)
-        with contextlib.suppress(OSError):
-            record.unlink()
-        log.info("server.stopped", exit_code=code)
+        finally:
+            for task in (start, stop_requested, failed):
+                if task is not None and not task.done():
+                    task.cancel()
+            self.stack.bus.close()  # ends open SSE streams so the HTTP shutdown is quick
+            if self.http is not None:
+                self.http.should_exit = True
+            await self.stack.stop(force=self.signals.force.is_set())
+            if http_task is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(http_task, HTTP_SHUTDOWN_TIMEOUT + 1)
+            forcer.cancel()
+            self.signals.remove(loop)
+            with contextlib.suppress(OSError):
+                self.record.unlink()
+            log.info("server.stopped", exit_code=code)
 
 
 async def _force_on_second_signal(signals: _Signals, stack: Stack) -> None:

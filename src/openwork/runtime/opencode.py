@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 
 from openwork.auth.credentials import Credentials
-from openwork.constants import DEFAULT_HEALTH_REQUEST_TIMEOUT
+from openwork.constants import DEFAULT_HEALTH_REQUEST_TIMEOUT, DEFAULT_START_PROBE_TIMEOUT
 from openwork.runtime.ports import pick_port
 from openwork.sidecars.opencode import ResolvedBinary
 from openwork.supervisor.process import SpawnSpec
@@ -60,6 +60,7 @@ class OpencodeDriver:
         self.workspace = workspace
         self.host = host
         self.port: int | None = None
+        self._running = False
         self.version: str | None = None
         self._preferred = preferred_port
         self._env = dict(env)
@@ -80,14 +81,32 @@ class OpencodeDriver:
         argv = (str(self.binary.path), "serve", "--hostname", self.host, "--port", str(self.port))
         return SpawnSpec(name="opencode", argv=argv, env=self._env, cwd=self.workspace)
 
+    def _probe_timeout(self) -> float:
+        return DEFAULT_HEALTH_REQUEST_TIMEOUT if self._running else DEFAULT_START_PROBE_TIMEOUT
+
+    def mark_running(self, running: bool) -> None:
+        """The supervisor's view: probes of a running service may take longer than start probes."""
+        self._running = running
+
     async def healthy(self) -> bool:
         if self.url is None:
             return False
         try:
-            response = await self._client.get(self.url + HEALTH_PATH, auth=self._auth)
+            response = await self._client.get(
+                self.url + HEALTH_PATH, auth=self._auth, timeout=self._probe_timeout()
+            )
         except httpx.HTTPError:
             return False
-        return response.status_code == 200
+        if response.status_code != 200:
+            return False
+        # opencode reports its version with its health: no separate `--version` run competing for CPU.
+        try:
+            version = response.json().get("version")
+        except ValueError:
+            version = None
+        if isinstance(version, str):
+            self.version = version
+        return True
 
     def details(self) -> dict[str, object]:
         return {

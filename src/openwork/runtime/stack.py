@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import structlog
 
@@ -13,12 +12,11 @@ from openwork.events import EventBus
 from openwork.logging import LogHub
 from openwork.runtime.opencode import OpencodeDriver, opencode_env
 from openwork.sidecars.opencode import ResolvedBinary
-from openwork.sidecars.version import probe_version
 from openwork.supervisor.clock import Clock, MonotonicClock
 from openwork.supervisor.process import AsyncioSpawner, Spawner
 from openwork.supervisor.records import ChildRecords
 from openwork.supervisor.service import Service
-from openwork.supervisor.state import ServiceStatus
+from openwork.supervisor.state import ServiceState, ServiceStatus
 
 __all__ = ["Stack"]
 
@@ -41,7 +39,7 @@ class Stack:
     ) -> None:
         self.config = config
         self.records = ChildRecords(config.state_dir / "children.json")
-        self._bus = bus
+        self.bus = bus
         self._hub = hub
         self.driver = OpencodeDriver(
             binary=binary,
@@ -62,25 +60,22 @@ class Stack:
             on_line=self._line,
             redact=hub.redactor,
         )
-        self._version_task: asyncio.Task[None] | None = None
 
     @property
     def services(self) -> list[Service]:
         return [self.opencode]
 
     def _published(self, status: ServiceStatus) -> None:
-        self._bus.publish("service.state", status.to_json())
+        if status.name == "opencode":
+            self.driver.mark_running(status.state is ServiceState.RUNNING)
+        self.bus.publish("service.state", status.to_json())
 
     def _line(self, service: str, line: str, stream: str) -> None:
         self._hub.child_line(service, line, stream=stream)
 
-    async def _probe_version(self) -> None:
-        self.driver.version = await probe_version(self.driver.binary.path)
-
     async def start(self) -> None:
         """Reap what a dead predecessor left, then start opencode and wait until it is healthy."""
         self.records.reap_leftovers()
-        self._version_task = asyncio.create_task(self._probe_version())
         await self.opencode.start()
 
     async def wait_failed(self) -> Service:
@@ -97,10 +92,6 @@ class Stack:
         """Stop every service in reverse start order. Idempotent."""
         for service in reversed(self.services):
             await service.stop(force=force)
-        if self._version_task is not None:
-            self._version_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._version_task
         await self.driver.aclose()
 
     def statuses(self) -> list[ServiceStatus]:

@@ -85,6 +85,7 @@ class Service:
         self._last_exit: ExitInfo | None = None
         self.failure: SupervisorError | None = None
         self._expected_restart = False
+        self._output_seen = asyncio.Event()
 
     # -- status ---------------------------------------------------------------------------------
     @property
@@ -188,7 +189,7 @@ class Service:
             delay = self._policy.delay_for(self._failures)
             self._next_restart_at = self._clock.now() + delay
             self._set(ServiceState.RESTART_SCHEDULED, delay_s=delay, failures=self._failures)
-            if await self._sleep_unless_stopped(delay):
+            if await self._sleep_until(delay, self._stop_event):
                 break
             self._restarts += 1
         self._resolve_first(SupervisorError(f"{self.name} was stopped before it became healthy"))
@@ -205,20 +206,21 @@ class Service:
         self.gave_up.set()
         self._resolve_first(self.failure)
 
-    async def _sleep_unless_stopped(self, delay: float) -> bool:
-        """Sleep ``delay`` on the injected clock. True when a stop interrupted it."""
+    async def _sleep_until(self, delay: float, event: asyncio.Event) -> bool:
+        """Sleep ``delay`` on the injected clock, cut short by ``event``. True when the event cut it."""
         sleeper = asyncio.ensure_future(self._clock.sleep(delay))
-        stopper = asyncio.ensure_future(self._stop_event.wait())
+        waker = asyncio.ensure_future(event.wait())
         try:
-            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (sleeper, stopper):
+            for task in (sleeper, waker):
                 task.cancel()
-            await asyncio.gather(sleeper, stopper, return_exceptions=True)
-        return self._stop_event.is_set()
+            await asyncio.gather(sleeper, waker, return_exceptions=True)
+        return event.is_set()
 
     def _line(self, line: str, stream: str) -> None:
         self._recent.append(self._redact(line[:_LAST_LINE_CHARS]))
+        self._output_seen.set()
         if self._on_line is not None:
             self._on_line(self.name, line, stream)
 
@@ -263,4 +265,6 @@ class Service:
                 return True, ""
             if self._clock.now() >= deadline:
                 return False, f"not healthy within {self._policy.start_timeout:g}s"
-            await self._clock.sleep(self._poll)
+            self._output_seen.clear()
+            # Output while starting often means "listening": probe again at once instead of waiting.
+            await self._sleep_until(self._poll, self._output_seen)

@@ -1,0 +1,130 @@
+"""Start-to-healthy of bare `opencode serve` vs `openwork serve` on the same workspace and binary.
+
+Run: .venv/bin/python bench/startup.py [--rounds N]
+Prints the median of each, their ratio (target <= 1.10), and the idle RSS of the openwork process
+alone (children excluded; target <= 80 MB). Rounds alternate so drift affects both sides alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from openwork.config import default_data_dir
+from openwork.constants import DEFAULT_START_PROBE_TIMEOUT
+from openwork.sidecars.opencode import resolve_opencode
+
+DEADLINE = 60.0  # per start
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def isolated_env(root: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENWORK_", "OPENCODE_"))}
+    for sub in ("config", "data", "cache", "state"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+        env[f"XDG_{sub.upper()}_HOME"] = str(root / sub)
+    env["HOME"] = str(root)
+    env["OPENCODE_DISABLE_AUTOUPDATE"] = "1"
+    return env
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def bare(binary: Path, workspace: Path, env: dict[str, str]) -> float:
+    port = free_port()
+    password = secrets.token_urlsafe(16)
+    env = {**env, "OPENCODE_SERVER_USERNAME": "bench", "OPENCODE_SERVER_PASSWORD": password}
+    began = time.perf_counter()
+    proc = subprocess.Popen([str(binary), "serve", "--hostname", "127.0.0.1", "--port", str(port)],
+                            cwd=workspace, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        # Same probe timeout as openwork's start probes: a request sent while opencode is still
+        # initialising hangs, and a fair baseline gives up on it as quickly as we do.
+        with httpx.Client(timeout=DEFAULT_START_PROBE_TIMEOUT, auth=("bench", password)) as client:
+            while time.perf_counter() - began < DEADLINE:
+                try:
+                    if client.get(f"http://127.0.0.1:{port}/global/health").status_code == 200:
+                        return time.perf_counter() - began
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.02)
+        raise SystemExit("bare opencode did not become healthy")
+    finally:
+        stop(proc)
+
+
+def openwork(binary: Path, workspace: Path, env: dict[str, str], data: Path, rss: list[float]) -> float:
+    env = {**env, "OPENWORK_DATA_DIR": str(data)}
+    began = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "openwork", "serve", "--json", "--port", "0", "--workspace", str(workspace),
+         "--opencode-bin", str(binary)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # printed once opencode answers its health check
+        elapsed = time.perf_counter() - began
+        if not line:
+            raise SystemExit("openwork serve exited before it was ready")
+        json.loads(line)
+        time.sleep(2.0)  # idle
+        rss.append(psutil.Process(proc.pid).memory_info().rss / 1e6)
+        return elapsed
+    finally:
+        stop(proc)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    binary = resolve_opencode(explicit=None, sidecar_dir=default_data_dir() / "sidecars").path
+    with tempfile.TemporaryDirectory(prefix="openwork-bench-") as tmp:
+        root = Path(tmp)
+        workspace = root / "workspace"
+        workspace.mkdir()
+        env = isolated_env(root / "home")
+        bare_times: list[float] = []
+        ours: list[float] = []
+        rss: list[float] = []
+        bare(binary, workspace, env)  # warm the page cache for both sides
+        for i in range(args.rounds):
+            bare_times.append(bare(binary, workspace, env))
+            ours.append(openwork(binary, workspace, env, root / f"data{i}", rss))
+            print(f"round {i + 1}: opencode {bare_times[-1]:.3f}s  openwork {ours[-1]:.3f}s  rss {rss[-1]:.1f} MB",
+                  flush=True)
+    b, o = statistics.median(bare_times), statistics.median(ours)
+    print(f"\nmedian start-to-healthy: bare opencode {b:.3f}s, openwork serve {o:.3f}s, ratio {o / b:.3f} "
+          f"(target <= 1.10)")
+    print(f"idle RSS of the openwork process (children excluded): median {statistics.median(rss):.1f} MB "
+          f"(target <= 80 MB)")
+
+
+if __name__ == "__main__":
+    main()
