@@ -61,10 +61,14 @@ def bare(binary: Path, workspace: Path, env: dict[str, str]) -> float:
     env = {**env, "OPENCODE_SERVER_USERNAME": "bench", "OPENCODE_SERVER_PASSWORD": password}
     began = time.perf_counter()
     proc = subprocess.Popen([str(binary), "serve", "--hostname", "127.0.0.1", "--port", str(port)],
-                            cwd=workspace, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            cwd=workspace, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
-        # Same probe timeout as openwork's start probes: a request sent while opencode is still
-        # initialising hangs, and a fair baseline gives up on it as quickly as we do.
+        # The best a client can do: wait for opencode's "listening" line, then probe. (A request that
+        # reaches opencode just before that line is never answered, so earlier probes only risk a hang.)
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            if b"listening" in raw:
+                break
         with httpx.Client(timeout=DEFAULT_START_PROBE_TIMEOUT, auth=("bench", password)) as client:
             while time.perf_counter() - began < DEADLINE:
                 try:
@@ -72,7 +76,7 @@ def bare(binary: Path, workspace: Path, env: dict[str, str]) -> float:
                         return time.perf_counter() - began
                 except httpx.HTTPError:
                     pass
-                time.sleep(0.02)
+                time.sleep(0.01)
         raise SystemExit("bare opencode did not become healthy")
     finally:
         stop(proc)

@@ -139,12 +139,11 @@ async def serve(config: ServerConfig, hub: LogHub, opts: ServeOptions | None = N
     ensure_private_dir(config.state_dir)
     lock = _lock_data_dir(config)
     sock: socket.socket | None = None
-    db: Database | None = None
+    run: _Run | None = None
     try:
         sock = bind_listener(config.host, config.port)
         credentials = load_credentials(config.data_dir, client_token=config.client_token, host_token=config.host_token)
         hub.redactor.add(*credentials.values())
-        db = Database(config.db_path)
         binary = await asyncio.to_thread(
             resolve_opencode,
             explicit=config.opencode_bin,
@@ -153,15 +152,14 @@ async def serve(config: ServerConfig, hub: LogHub, opts: ServeOptions | None = N
         )
         log.info("sidecar.resolved", component="opencode", **binary.to_json())
         stack = Stack(config=config, binary=binary, credentials=credentials, hub=hub, bus=EventBus())
-        return await _Run(
-            config=config, stack=stack, binary=binary, credentials=credentials, db=db, sock=sock, opts=opts
-        ).run()
+        run = _Run(config=config, stack=stack, binary=binary, credentials=credentials, sock=sock, opts=opts)
+        return await run.run()
     finally:
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.close()
-        if db is not None:
-            db.close()
+        if run is not None and run.db is not None:
+            run.db.close()
         lock.release()
 
 
@@ -180,7 +178,6 @@ class _Run:
         stack: Stack,
         binary: ResolvedBinary,
         credentials: Credentials,
-        db: Database,
         sock: socket.socket,
         opts: ServeOptions,
     ) -> None:
@@ -188,7 +185,7 @@ class _Run:
         self.stack = stack
         self.binary = binary
         self.credentials = credentials
-        self.db = db
+        self.db: Database | None = None  # opened off the start-up path, with the HTTP app
         self.sock = sock
         self.opts = opts
         self.url = _url(config.host, sock.getsockname()[1])
@@ -197,11 +194,13 @@ class _Run:
         self.http: EmbeddedServer | None = None
 
     def _build_http(self) -> tuple[AppContext, EmbeddedServer]:
-        # Runs in a worker thread: the heavy imports overlap with opencode's own start-up.
+        # Runs in a worker thread: the heavy imports and the database's migrations and integrity check
+        # overlap with opencode's own start-up.
         from openwork.api.context import AppContext
         from openwork.auth.tokens import TokenService
         from openwork.httpserver import build_server
 
+        self.db = Database(self.config.db_path)
         ctx = AppContext(
             config=self.config,
             credentials=self.credentials,

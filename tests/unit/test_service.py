@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -149,3 +150,49 @@ async def test_restart_request_is_not_counted_as_a_failure() -> None:
 async def _until(predicate: object) -> None:
     while not predicate():  # type: ignore[operator]
         await asyncio.sleep(0)
+
+
+class _StuckFirstProbe(FakeWorld):
+    """opencode's quirk: a request that arrives just before it serves is never answered."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.cancelled = 0
+        self.calls = 0
+        self.answer_after = 1  # probes after this many calls answer
+
+    async def healthy(self) -> bool:
+        self.calls += 1
+        if self.calls > self.answer_after:
+            return True
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            await asyncio.Event().wait()  # never answered
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        finally:
+            self.in_flight -= 1
+        return False
+
+
+async def test_a_stuck_probe_does_not_hold_up_the_next_one() -> None:
+    world = _StuckFirstProbe(clock=FakeClock(), script=[Behaviour(healthy=True, runs_for=None)])
+    service, _ = make(world)
+    await asyncio.wait_for(service.start(), 5)
+    assert service.state is ServiceState.RUNNING
+    assert world.calls == 2 and world.cancelled == 1  # the stuck probe is abandoned, not leaked
+    await service.stop()
+
+
+async def test_probes_in_flight_are_bounded_and_the_start_deadline_holds() -> None:
+    world = _StuckFirstProbe(clock=FakeClock(), script=[Behaviour(healthy=True, runs_for=None)])
+    world.answer_after = 10_000
+    service, _ = make(world)
+    with pytest.raises(StartTimeout, match="not healthy within 10s"):
+        await asyncio.wait_for(service.start(), 5)
+    assert world.max_in_flight == 4
+    assert world.in_flight == 0  # every stuck probe was cancelled when the attempt ended

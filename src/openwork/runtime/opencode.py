@@ -5,14 +5,16 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING
 
 from openwork.auth.credentials import Credentials
 from openwork.constants import DEFAULT_HEALTH_REQUEST_TIMEOUT, DEFAULT_START_PROBE_TIMEOUT
 from openwork.runtime.ports import pick_port
 from openwork.sidecars.opencode import ResolvedBinary
 from openwork.supervisor.process import SpawnSpec
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["HEALTH_PATH", "OpencodeDriver", "opencode_env"]
 
@@ -64,8 +66,9 @@ class OpencodeDriver:
         self.version: str | None = None
         self._preferred = preferred_port
         self._env = dict(env)
-        self._auth = httpx.BasicAuth(credentials.opencode_username, credentials.opencode_password)
-        self._client = httpx.AsyncClient(timeout=DEFAULT_HEALTH_REQUEST_TIMEOUT, trust_env=False)
+        self._credentials = (credentials.opencode_username, credentials.opencode_password)
+        # httpx is imported on the first probe, after the spawn: its import is off the start-up path.
+        self._client: httpx.AsyncClient | None = None
 
     @property
     def url(self) -> str | None:
@@ -73,7 +76,18 @@ class OpencodeDriver:
 
     @property
     def auth(self) -> httpx.BasicAuth:
-        return self._auth
+        import httpx
+
+        return httpx.BasicAuth(*self._credentials)
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.AsyncClient(
+                timeout=DEFAULT_HEALTH_REQUEST_TIMEOUT, trust_env=False, auth=httpx.BasicAuth(*self._credentials)
+            )
+        return self._client
 
     async def prepare(self) -> SpawnSpec:
         # Keep the last port across restarts when it is still free, so URLs stay stable.
@@ -91,10 +105,11 @@ class OpencodeDriver:
     async def healthy(self) -> bool:
         if self.url is None:
             return False
+        import httpx
+
+        client = self._http()
         try:
-            response = await self._client.get(
-                self.url + HEALTH_PATH, auth=self._auth, timeout=self._probe_timeout()
-            )
+            response = await client.get(self.url + HEALTH_PATH, timeout=self._probe_timeout())
         except httpx.HTTPError:
             return False
         if response.status_code != 200:
@@ -117,4 +132,5 @@ class OpencodeDriver:
         }
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._client is not None:
+            await self._client.aclose()

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
@@ -23,6 +23,7 @@ log = structlog.get_logger("openwork.supervisor")
 
 _LAST_LINES = 20  # output lines kept with an exit record
 _LAST_LINE_CHARS = 2048  # of each such line
+_MAX_PROBES = 4  # start probes in flight at once
 _RETRYABLE_MARKERS = ("eaddrinuse", "address already in use", "address in use")
 
 
@@ -208,15 +209,26 @@ class Service:
 
     async def _sleep_until(self, delay: float, event: asyncio.Event) -> bool:
         """Sleep ``delay`` on the injected clock, cut short by ``event``. True when the event cut it."""
-        sleeper = asyncio.ensure_future(self._clock.sleep(delay))
-        waker = asyncio.ensure_future(event.wait())
-        try:
-            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (sleeper, waker):
-                task.cancel()
-            await asyncio.gather(sleeper, waker, return_exceptions=True)
+        await self._wait_first(delay, (event,), set())
         return event.is_set()
+
+    async def _wait_first(
+        self, delay: float, events: tuple[asyncio.Event, ...], tasks: set[asyncio.Future[bool]]
+    ) -> set[asyncio.Future[bool]]:
+        """Wait until ``delay`` passes on the injected clock, an event is set or a task ends.
+
+        Returns the tasks that ended; the tasks themselves are the caller's and are left running.
+        """
+        timers: set[asyncio.Future[Any]] = {asyncio.ensure_future(self._clock.sleep(delay))}
+        timers.update(asyncio.ensure_future(event.wait()) for event in events)
+        waited: set[asyncio.Future[Any]] = {*timers, *tasks}
+        try:
+            done, _ = await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for timer in timers:
+                timer.cancel()
+            await asyncio.gather(*timers, return_exceptions=True)
+        return {task for task in tasks if task in done}
 
     def _line(self, line: str, stream: str) -> None:
         self._recent.append(self._redact(line[:_LAST_LINE_CHARS]))
@@ -255,16 +267,35 @@ class Service:
         return ExitInfo(code=rc, reason=reason, at=self._clock.wall(), last_lines=tuple(self._recent))
 
     async def _await_healthy(self, handle: ProcessHandle) -> tuple[bool, str]:
+        """Probe every poll interval, and at once whenever the child prints (often "listening").
+
+        Probes overlap instead of queueing: opencode accepts connections a moment before it serves them
+        and never answers a request that arrived in that window, so a fresh probe sent after the
+        "listening" line must not wait behind a stuck one.
+        """
         deadline = self._clock.now() + self._policy.start_timeout
-        while True:
-            if self._stop_event.is_set():
-                return False, "stopped while starting"
-            if handle.returncode is not None:
-                return False, f"exited with code {handle.returncode} while starting"
-            if await self._driver.healthy():
-                return True, ""
-            if self._clock.now() >= deadline:
-                return False, f"not healthy within {self._policy.start_timeout:g}s"
-            self._output_seen.clear()
-            # Output while starting often means "listening": probe again at once instead of waiting.
-            await self._sleep_until(self._poll, self._output_seen)
+        probes: set[asyncio.Future[bool]] = set()
+        next_probe = self._clock.now()
+        try:
+            while True:
+                if self._stop_event.is_set():
+                    return False, "stopped while starting"
+                if handle.returncode is not None:
+                    return False, f"exited with code {handle.returncode} while starting"
+                now = self._clock.now()
+                if now >= deadline:
+                    return False, f"not healthy within {self._policy.start_timeout:g}s"
+                if now >= next_probe or self._output_seen.is_set():
+                    self._output_seen.clear()
+                    next_probe = now + self._poll  # also when at the cap: never spin
+                    if len(probes) < _MAX_PROBES:
+                        probes.add(asyncio.ensure_future(self._driver.healthy()))
+                wait = max(0.0, min(next_probe, deadline) - now)
+                for probe in await self._wait_first(wait, (self._output_seen, self._stop_event), probes):
+                    probes.discard(probe)
+                    if not probe.cancelled() and probe.exception() is None and probe.result():
+                        return True, ""
+        finally:
+            for probe in probes:
+                probe.cancel()
+            await asyncio.gather(*probes, return_exceptions=True)
