@@ -25,7 +25,7 @@ import psutil
 
 from openwork.config import default_data_dir
 from openwork.constants import DEFAULT_START_PROBE_TIMEOUT
-from openwork.sidecars.opencode import resolve_opencode
+from openwork.sidecars.resolver import Resolver, SidecarSettings
 
 DEADLINE = 60.0  # per start
 
@@ -87,7 +87,7 @@ def openwork(binary: Path, workspace: Path, env: dict[str, str], data: Path, rss
     began = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "openwork", "serve", "--json", "--port", "0", "--workspace", str(workspace),
-         "--opencode-bin", str(binary)],
+         "--allow-external", "--opencode-bin", str(binary)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
     )
     try:
@@ -108,7 +108,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    binary = resolve_opencode(explicit=None, sidecar_dir=default_data_dir() / "sidecars").path
+    binary = Resolver(SidecarSettings(sidecar_dir=default_data_dir() / "sidecars")).resolve("opencode").path
     with tempfile.TemporaryDirectory(prefix="openwork-bench-") as tmp:
         root = Path(tmp)
         workspace = root / "workspace"

@@ -13,7 +13,7 @@ from openwork.config import ServerConfig
 from openwork.events import EventBus
 from openwork.logging import configure_logging
 from openwork.runtime.stack import Stack
-from openwork.sidecars.opencode import ResolvedBinary
+from openwork.sidecars.resolver import ResolvedBinary
 from openwork.store.db import Database
 
 
@@ -25,7 +25,15 @@ def make_context(data_dir: Path, workspace: Path) -> AppContext:
     bus = EventBus()
     stack = Stack(
         config=config,
-        binary=ResolvedBinary(path=Path("/bin/false"), source="explicit"),
+        binary=ResolvedBinary(
+            component="opencode",
+            path=Path("/bin/false"),
+            source="external",
+            target="linux-x64",
+            version=None,
+            sha256=None,
+            how="test stand-in",
+        ),
         credentials=creds,
         hub=hub,
         bus=bus,

@@ -10,20 +10,31 @@ from pathlib import Path
 import pytest
 
 from openwork.config import default_data_dir
-from openwork.sidecars.opencode import resolve_opencode
+from openwork.sidecars.resolver import Resolver, SidecarSettings
 from tests.helpers import ServerProcess
 
 # Computed before any test clears the environment: the cache `scripts/dev` fills.
 _SHARED_SIDECARS = Path(os.environ.get("OPENWORK_SIDECAR_DIR") or default_data_dir() / "sidecars")
+# The developer's npm cache: `scripts/dev` filled it when it fetched opencode, so the npm e2e test
+# exercises the real client and registry metadata without downloading 60 MB again.
+_NPM_CACHE = Path(os.environ.get("npm_config_cache") or Path.home() / ".npm")  # noqa: SIM112 - npm spells it so
 
 
 @pytest.fixture(scope="session")
 def opencode_bin() -> Path:
-    """The real opencode: OPENWORK_TEST_OPENCODE_BIN, PATH, or the verified npm cache (installed
-    through npm when missing, so the suite never silently skips the real binary)."""
+    """The real opencode: OPENWORK_TEST_OPENCODE_BIN, or the verified npm cache (installed through npm
+    when missing, so the suite never silently skips the real binary). Tests pass it with
+    ``--allow-external --opencode-bin`` so each server start skips re-hashing 177 MB."""
     explicit = os.environ.get("OPENWORK_TEST_OPENCODE_BIN")
-    resolved = resolve_opencode(explicit=Path(explicit) if explicit else None, sidecar_dir=_SHARED_SIDECARS)
-    return resolved.path
+    settings = SidecarSettings(
+        sidecar_dir=_SHARED_SIDECARS, opencode_bin=Path(explicit) if explicit else None, allow_external=True
+    )
+    return Resolver(settings).resolve("opencode").path
+
+
+@pytest.fixture(scope="session")
+def npm_cache() -> Path:
+    return _NPM_CACHE
 
 
 @pytest.fixture(autouse=True)
@@ -73,7 +84,17 @@ def real_server(
 
     def start(*extra: str, env: dict[str, str] | None = None) -> ServerProcess:
         server = ServerProcess(
-            ["--workspace", str(workspace), "--port", "0", "--opencode-bin", str(opencode_bin), *extra], env=env
+            [
+                "--workspace",
+                str(workspace),
+                "--port",
+                "0",
+                "--allow-external",
+                "--opencode-bin",
+                str(opencode_bin),
+                *extra,
+            ],
+            env=env,
         )
         serve.append(server)
         return server.start(log_file=tmp_path / f"server-{len(serve)}.log")

@@ -26,6 +26,7 @@ from openwork.constants import (
     LOOPBACK,
 )
 from openwork.errors import ConfigError
+from openwork.sidecars.resolver import SidecarSettings
 
 __all__ = ["LogFormat", "RestartPolicy", "ServerConfig", "default_data_dir", "new_run_id"]
 
@@ -81,7 +82,7 @@ class ServerConfig:
     data_dir: Path
     host: str = LOOPBACK
     port: int = DEFAULT_PORT
-    opencode_bin: Path | None = None
+    sidecars: SidecarSettings | None = None  # None: defaults under the data dir
     opencode_port: int = DEFAULT_OPENCODE_PORT
     log_format: LogFormat = "pretty"
     run_id: str = field(default_factory=new_run_id)
@@ -116,4 +117,11 @@ class ServerConfig:
 
     @property
     def sidecar_dir(self) -> Path:
+        if self.sidecars is not None:
+            return self.sidecars.sidecar_dir
         return Path(os.environ.get("OPENWORK_SIDECAR_DIR") or self.data_dir / "sidecars")
+
+    def sidecar_settings(self) -> SidecarSettings:
+        if self.sidecars is not None:
+            return self.sidecars
+        return SidecarSettings(sidecar_dir=self.sidecar_dir)

@@ -25,7 +25,8 @@ from openwork.events import EventBus
 from openwork.logging import LogHub
 from openwork.runtime.ports import bind_listener
 from openwork.runtime.stack import Stack
-from openwork.sidecars.opencode import ResolvedBinary, resolve_opencode
+from openwork.sidecars.progress import CallbackProgress
+from openwork.sidecars.resolver import ResolvedBinary, Resolver
 from openwork.store.atomic import ensure_private_dir, write_atomic
 from openwork.store.db import Database
 
@@ -144,13 +145,7 @@ async def serve(config: ServerConfig, hub: LogHub, opts: ServeOptions | None = N
         sock = bind_listener(config.host, config.port)
         credentials = load_credentials(config.data_dir, client_token=config.client_token, host_token=config.host_token)
         hub.redactor.add(*credentials.values())
-        binary = await asyncio.to_thread(
-            resolve_opencode,
-            explicit=config.opencode_bin,
-            sidecar_dir=config.sidecar_dir,
-            progress=lambda msg: log.info("sidecar.progress", message=msg),
-        )
-        log.info("sidecar.resolved", component="opencode", **binary.to_json())
+        binary = await asyncio.to_thread(_resolve_opencode, config)
         stack = Stack(config=config, binary=binary, credentials=credentials, hub=hub, bus=EventBus())
         run = _Run(config=config, stack=stack, binary=binary, credentials=credentials, sock=sock, opts=opts)
         return await run.run()
@@ -161,6 +156,24 @@ async def serve(config: ServerConfig, hub: LogHub, opts: ServeOptions | None = N
         if run is not None and run.db is not None:
             run.db.close()
         lock.release()
+
+
+def _resolve_opencode(config: ServerConfig) -> ResolvedBinary:
+    resolver = Resolver(
+        config.sidecar_settings(), CallbackProgress(lambda msg: log.info("sidecar.progress", message=msg))
+    )
+    binary = resolver.resolve("opencode")
+    log.info("sidecar.resolved", **binary.to_json())
+    return binary
+
+
+async def _check_external_version(binary: ResolvedBinary) -> None:
+    """An external binary is the user's choice: a version mismatch is a warning, checked off the start path."""
+    from openwork.sidecars.version import probe_version, version_problem
+
+    problem = version_problem(f"{binary.component} at {binary.path}", binary.version, await probe_version(binary.path))
+    if problem:
+        log.warning("sidecar.version_mismatch", component=binary.component, message=problem)
 
 
 def _url(host: str, port: int) -> str:
@@ -230,6 +243,9 @@ class _Run:
         self.signals.install(loop)
         code = 1
         start = asyncio.create_task(self.stack.start(), name="stack-start")
+        version_check = (
+            asyncio.create_task(_check_external_version(self.binary)) if self.binary.source == "external" else None
+        )
         stop_requested = asyncio.ensure_future(self.signals.stop.wait())
         forcer = asyncio.create_task(_force_on_second_signal(self.signals, self.stack))
         http_task: asyncio.Task[None] | None = None
@@ -263,7 +279,7 @@ class _Run:
                 log.error("server.http_stopped", message="the HTTP server stopped unexpectedly")
             return code
         finally:
-            for task in (start, stop_requested, failed):
+            for task in (start, stop_requested, failed, version_check):
                 if task is not None and not task.done():
                     task.cancel()
             self.stack.bus.close()  # ends open SSE streams so the HTTP shutdown is quick

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from openwork.sidecars.opencode import OPENCODE_VERSION
+from openwork.sidecars.components import OPENCODE_VERSION
 from tests.helpers import OPENWORK, ServerProcess, pid_alive, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -87,6 +87,7 @@ def test_start_check_and_check_events_pass_and_leave_nothing(workspace: Path, op
             "0",
             "--workspace",
             str(workspace),
+            "--allow-external",
             "--opencode-bin",
             str(opencode_bin),
         ],
@@ -111,7 +112,15 @@ def test_port_already_taken_is_a_clear_error(workspace: Path, opencode_bin: Path
             pass  # something else holds 8787: it is taken either way
         started = time.monotonic()
         done = subprocess.run(
-            [*OPENWORK, "serve", "--workspace", str(workspace), "--opencode-bin", str(opencode_bin)],
+            [
+                *OPENWORK,
+                "serve",
+                "--workspace",
+                str(workspace),
+                "--allow-external",
+                "--opencode-bin",
+                str(opencode_bin),
+            ],
             capture_output=True,
             text=True,
             timeout=60,

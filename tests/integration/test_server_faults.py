@@ -18,7 +18,9 @@ def test_sigkilled_server_leaves_no_orphan_and_next_start_reaps_the_group(
     tmp_path: Path, workspace: Path, serve: list[ServerProcess]
 ) -> None:
     env = {**os.environ, "FAKE_OPENCODE_GRANDCHILD": "1"}
-    first = ServerProcess(["--workspace", str(workspace), "--port", "0", "--opencode-bin", FAKE], env=env)
+    first = ServerProcess(
+        ["--workspace", str(workspace), "--port", "0", "--allow-external", "--opencode-bin", FAKE], env=env
+    )
     serve.append(first)
     first.start(log_file=tmp_path / "first.log")
     child = first.info["pids"]["opencode"]
@@ -29,7 +31,7 @@ def test_sigkilled_server_leaves_no_orphan_and_next_start_reaps_the_group(
     # the direct child dies with the server (parent-death signal)
     wait_for(lambda: not pid_alive(child), timeout=10, what="opencode to die with its server")
     # the grandchild was orphaned; the next start finds it by the recorded (pid, create_time, group)
-    second = ServerProcess(["--workspace", str(workspace), "--port", "0", "--opencode-bin", FAKE])
+    second = ServerProcess(["--workspace", str(workspace), "--port", "0", "--allow-external", "--opencode-bin", FAKE])
     serve.append(second)
     second.start(log_file=tmp_path / "second.log")
     wait_for(lambda: not pid_alive(grandchild), timeout=10, what="leftover grandchild to be reaped")
@@ -39,12 +41,12 @@ def test_sigkilled_server_leaves_no_orphan_and_next_start_reaps_the_group(
 def test_reaping_never_touches_a_live_servers_children(
     tmp_path: Path, workspace: Path, serve: list[ServerProcess]
 ) -> None:
-    first = ServerProcess(["--workspace", str(workspace), "--port", "0", "--opencode-bin", FAKE])
+    first = ServerProcess(["--workspace", str(workspace), "--port", "0", "--allow-external", "--opencode-bin", FAKE])
     serve.append(first)
     first.start(log_file=tmp_path / "first.log")
     # a second server on the same data dir is refused before it touches anything
     done = subprocess.run(
-        [*OPENWORK, "serve", "--workspace", str(workspace), "--port", "0", "--opencode-bin", FAKE],
+        [*OPENWORK, "serve", "--workspace", str(workspace), "--port", "0", "--allow-external", "--opencode-bin", FAKE],
         capture_output=True,
         text=True,
         timeout=60,
@@ -73,6 +75,7 @@ def test_missing_workspace_and_bad_binary_are_clear_errors(tmp_path: Path) -> No
             str(ws),
             "--port",
             "0",
+            "--allow-external",
             "--opencode-bin",
             str(tmp_path / "missing-opencode"),
         ],
@@ -88,7 +91,17 @@ def test_opencode_that_fails_to_start_reports_its_last_output(tmp_path: Path, wo
     broken.write_text("#!/bin/sh\necho 'fatal: cannot load config' >&2\nexit 7\n")
     broken.chmod(0o755)
     done = subprocess.run(
-        [*OPENWORK, "serve", "--workspace", str(workspace), "--port", "0", "--opencode-bin", str(broken)],
+        [
+            *OPENWORK,
+            "serve",
+            "--workspace",
+            str(workspace),
+            "--port",
+            "0",
+            "--allow-external",
+            "--opencode-bin",
+            str(broken),
+        ],
         capture_output=True,
         text=True,
         timeout=60,

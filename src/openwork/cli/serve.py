@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from openwork.cli.sidecar_options import pop_sidecar_settings, sidecar_options
 from openwork.config import ServerConfig, default_data_dir, new_run_id
 from openwork.constants import DEFAULT_OPENCODE_PORT, DEFAULT_PORT
 from openwork.errors import ConfigError
@@ -46,12 +47,6 @@ def _server_options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="HTTP port on 127.0.0.1; 0 picks a free one.",
         ),
         click.option(
-            "--opencode-bin",
-            type=click.Path(dir_okay=False, path_type=Path),
-            envvar="OPENWORK_OPENCODE_BIN",
-            help="Use this opencode binary. [env OPENWORK_OPENCODE_BIN]",
-        ),
-        click.option(
             "--opencode-port",
             type=click.IntRange(0, 65535),
             default=DEFAULT_OPENCODE_PORT,
@@ -82,7 +77,7 @@ def _server_options(func: Callable[..., Any]) -> Callable[..., Any]:
     ]
     for option in reversed(options):
         func = option(func)
-    return func
+    return sidecar_options(func)
 
 
 def _run(
@@ -90,7 +85,6 @@ def _run(
     workspace: Path,
     data_dir: Path | None,
     port: int,
-    opencode_bin: Path | None,
     opencode_port: int,
     log_format: str,
     run_id: str | None,
@@ -99,7 +93,9 @@ def _run(
     check: bool,
     check_events: bool,
     dev_mode: bool,
+    **sidecar_flags: Any,
 ) -> int:
+    sidecars = pop_sidecar_settings(sidecar_flags, data_dir)
     folder = workspace.expanduser()
     if not folder.is_dir():
         raise ConfigError(f"workspace {folder} does not exist or is not a directory")
@@ -107,7 +103,7 @@ def _run(
         workspace=folder.resolve(),
         data_dir=(data_dir.expanduser() if data_dir else default_data_dir()).absolute(),
         port=port,
-        opencode_bin=opencode_bin.expanduser().absolute() if opencode_bin else None,
+        sidecars=sidecars,
         opencode_port=opencode_port,
         log_format="json" if log_format == "json" else "pretty",
         run_id=run_id or new_run_id(),

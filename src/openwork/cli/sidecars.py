@@ -1,53 +1,128 @@
-"""``openwork sidecars``: fetch and inspect the verified binary cache."""
+"""``openwork sidecars list|fetch|verify|prune``: the verified binary cache."""
 
 from __future__ import annotations
 
-import os
+import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from openwork.cli.output import emit
-from openwork.config import default_data_dir
-from openwork.errors import ValidationError
-from openwork.sidecars.opencode import OPENCODE_VERSION, resolve_opencode
-from openwork.sidecars.version import probe_version
+from openwork.cli.progress import TerminalProgress
+from openwork.cli.sidecar_options import pop_sidecar_settings, sidecar_dir_for, sidecar_options
+from openwork.sidecars import cache
+from openwork.sidecars.components import COMPONENTS
+from openwork.sidecars.resolver import Resolver
+from openwork.sidecars.targets import KNOWN_TARGETS, current_target
 
 __all__ = ["sidecars_group"]
 
-
-def _sidecar_dir(data_dir: Path | None, sidecar_dir: Path | None) -> Path:
-    if sidecar_dir:
-        return sidecar_dir.expanduser().absolute()
-    if os.environ.get("OPENWORK_SIDECAR_DIR"):
-        return Path(os.environ["OPENWORK_SIDECAR_DIR"]).expanduser().absolute()
-    return ((data_dir.expanduser() if data_dir else default_data_dir()) / "sidecars").absolute()
+_data_dir = click.option(
+    "--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="OPENWORK_DATA_DIR", help="State directory."
+)
+_json = click.option("--json", "json_output", is_flag=True, help="Print the result as JSON.")
 
 
 @click.group("sidecars")
 def sidecars_group() -> None:
-    """The binaries the stack runs, fetched and verified into a cache under the data dir."""
+    """The binaries the stack runs, verified into a cache under the data dir.
+
+    \b
+    openwork sidecars fetch opencode                  pinned opencode for this machine
+    openwork sidecars fetch opencode --target linux-arm64   (e.g. for a sandbox image)
+    openwork sidecars list | verify | prune
+    """
 
 
 @sidecars_group.command("fetch")
-@click.argument("component", type=click.Choice(["opencode"]))
-@click.option("--version", "version", default=OPENCODE_VERSION, show_default=True)
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="OPENWORK_DATA_DIR")
-@click.option("--sidecar-dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--json", "json_output", is_flag=True)
-def fetch_cmd(component: str, version: str, data_dir: Path | None, sidecar_dir: Path | None, json_output: bool) -> None:
-    """Download COMPONENT from the npm registry (verified by its SHA-512 integrity) into the cache."""
-    import asyncio
-
-    if component != "opencode":  # pragma: no cover - click.Choice guards this
-        raise ValidationError(f"unknown component {component}")
-    resolved = resolve_opencode(
-        explicit=None,
-        sidecar_dir=_sidecar_dir(data_dir, sidecar_dir),
-        version=version,
-        search_path=False,
-        progress=None if json_output else (lambda msg: click.echo(msg, err=True)),
+@click.argument("component", type=click.Choice(sorted(COMPONENTS)))
+@click.option("--version", "version", help="Version to fetch [default: the pinned one, or the manifest's].")
+@click.option("--target", type=click.Choice(KNOWN_TARGETS), help="Target triple [default: this machine].")
+@_data_dir
+@sidecar_options
+@_json
+def fetch_cmd(
+    component: str, version: str | None, target: str | None, data_dir: Path | None, json_output: bool, **flags: Any
+) -> None:
+    """Fetch COMPONENT into the cache (or find it there), verified, and print where it is."""
+    settings = pop_sidecar_settings(flags, data_dir)
+    with TerminalProgress(quiet=json_output) as progress:
+        resolved = Resolver(settings, progress).resolve(component, version=version, target=target)
+    data = {**resolved.to_json(), "pinned": resolved.version}
+    emit(
+        data,
+        as_json=json_output,
+        text=f"{component} {data['version'] or '?'} ({resolved.target}) at {resolved.path}\n"
+        f"  sha256 {resolved.sha256 or '(not computed: external)'}\n  {resolved.how}",
     )
-    found = asyncio.run(probe_version(resolved.path))
-    data = {**resolved.to_json(), "component": component, "version": found, "pinned": version}
-    emit(data, as_json=json_output, text=f"opencode {found} at {resolved.path} (sha256 {resolved.sha256})")
+
+
+@sidecars_group.command("list")
+@_data_dir
+@click.option("--sidecar-dir", type=click.Path(file_okay=False, path_type=Path), envvar="OPENWORK_SIDECAR_DIR")
+@_json
+def list_cmd(data_dir: Path | None, sidecar_dir: Path | None, json_output: bool) -> None:
+    """Show the cached binaries (no hashing: use `verify` for that)."""
+    root = _root(data_dir, sidecar_dir)
+    entries = [
+        {**e.to_json(), "pinned": COMPONENTS[e.component].pinned == e.version if e.component in COMPONENTS else False}
+        for e in cache.list_entries(root)
+    ]
+    lines = [f"sidecar cache {root} (this machine: {current_target()})"]
+    lines += [f"  {e['component']} {e['version']} {e['target']}{'  (pinned)' if e['pinned'] else ''}" for e in entries]
+    if not entries:
+        lines.append("  (empty)")
+    emit(
+        {"sidecarDir": str(root), "target": current_target(), "entries": entries},
+        as_json=json_output,
+        text="\n".join(lines),
+    )
+
+
+@sidecars_group.command("verify")
+@_data_dir
+@click.option("--sidecar-dir", type=click.Path(file_okay=False, path_type=Path), envvar="OPENWORK_SIDECAR_DIR")
+@_json
+def verify_cmd(data_dir: Path | None, sidecar_dir: Path | None, json_output: bool) -> None:
+    """Re-hash every cached binary against its record. Exit 1 if any fails (it is re-fetched on next use)."""
+    root = _root(data_dir, sidecar_dir)
+    results = []
+    for entry in cache.list_entries(root):
+        ok = cache.verify(entry.path) is not None
+        results.append({**entry.to_json(), "ok": ok})
+    bad = [r for r in results if not r["ok"]]
+    text = (
+        "\n".join(
+            f"  {'ok      ' if r['ok'] else 'TAMPERED'} {r['component']} {r['version']} {r['target']}" for r in results
+        )
+        or "  (cache is empty)"
+    )
+    emit({"sidecarDir": str(root), "results": results, "ok": not bad}, as_json=json_output, text=text)
+    if bad:
+        sys.exit(1)
+
+
+@sidecars_group.command("prune")
+@_data_dir
+@click.option("--sidecar-dir", type=click.Path(file_okay=False, path_type=Path), envvar="OPENWORK_SIDECAR_DIR")
+@click.option("--keep", multiple=True, metavar="COMPONENT@VERSION", help="Also keep this version (repeatable).")
+@_json
+def prune_cmd(data_dir: Path | None, sidecar_dir: Path | None, keep: tuple[str, ...], json_output: bool) -> None:
+    """Remove cached versions other than the pinned ones (and --keep)."""
+    root = _root(data_dir, sidecar_dir)
+    keep_map: dict[str, set[str]] = {name: {spec.pinned} if spec.pinned else set() for name, spec in COMPONENTS.items()}
+    for item in keep:
+        name, sep, version = item.partition("@")
+        if not sep or not name or not version:
+            raise click.BadParameter(f"{item!r} is not COMPONENT@VERSION", param_hint="--keep")
+        keep_map.setdefault(name, set()).add(version)
+    removed = [e.to_json() for e in cache.prune(root, keep_map)]
+    text = (
+        "\n".join(f"  removed {e['component']} {e['version']} {e['target']}" for e in removed) or "  nothing to prune"
+    )
+    emit({"sidecarDir": str(root), "removed": removed}, as_json=json_output, text=text)
+
+
+def _root(data_dir: Path | None, sidecar_dir: Path | None) -> Path:
+    return sidecar_dir_for(data_dir, sidecar_dir)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from openwork.auth.credentials import Credentials
 from openwork.constants import DEFAULT_HEALTH_REQUEST_TIMEOUT, DEFAULT_START_PROBE_TIMEOUT
 from openwork.runtime.ports import pick_port
-from openwork.sidecars.opencode import ResolvedBinary
+from openwork.sidecars.resolver import ResolvedBinary
 from openwork.supervisor.process import SpawnSpec
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from openwork.config import ServerConfig
 from openwork.events import EventBus
 from openwork.logging import LogHub
 from openwork.runtime.opencode import OpencodeDriver, opencode_env
-from openwork.sidecars.opencode import ResolvedBinary
+from openwork.sidecars.resolver import ResolvedBinary
 from openwork.supervisor.clock import Clock, MonotonicClock
 from openwork.supervisor.process import AsyncioSpawner, Spawner
 from openwork.supervisor.records import ChildRecords

@@ -1,6 +1,6 @@
-"""Locating and fetching the binaries the stack runs (opencode today; the router later)."""
+"""Locating, fetching and verifying the binaries the stack runs (opencode, the router)."""
 
-from openwork.sidecars.opencode import OPENCODE_VERSION, ResolvedBinary, resolve_opencode
-from openwork.sidecars.version import probe_version
+from openwork.sidecars.components import OPENCODE_VERSION
+from openwork.sidecars.resolver import ResolvedBinary, Resolver, SidecarSettings
 
-__all__ = ["OPENCODE_VERSION", "ResolvedBinary", "probe_version", "resolve_opencode"]
+__all__ = ["OPENCODE_VERSION", "ResolvedBinary", "Resolver", "SidecarSettings"]
