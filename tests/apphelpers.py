@@ -12,9 +12,11 @@ from openwork.auth.tokens import TokenService
 from openwork.config import ServerConfig
 from openwork.events import EventBus
 from openwork.logging import configure_logging
+from openwork.runtime.gateway import OpencodeGateway
 from openwork.runtime.stack import Stack
 from openwork.sidecars.resolver import ResolvedBinary
 from openwork.store.db import Database
+from openwork.workspaces.registry import WorkspaceRegistry
 
 
 def make_context(data_dir: Path, workspace: Path) -> AppContext:
@@ -38,12 +40,15 @@ def make_context(data_dir: Path, workspace: Path) -> AppContext:
         hub=hub,
         bus=bus,
     )
+    db = Database(config.db_path)
     return AppContext(
         config=config,
         credentials=creds,
-        tokens=TokenService(Database(config.db_path)),
+        tokens=TokenService(db),
         bus=bus,
         stack=stack,
+        registry=WorkspaceRegistry(db),
+        gateway=OpencodeGateway(stack.driver, lambda: False),  # opencode never runs in these tests
         url="http://127.0.0.1:8787",
     )
 

@@ -10,9 +10,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
-
-import platformdirs
+from typing import TYPE_CHECKING, Literal
 
 from openwork.constants import (
     DEFAULT_BACKOFF_INITIAL,
@@ -26,19 +24,14 @@ from openwork.constants import (
     LOOPBACK,
 )
 from openwork.errors import ConfigError
-from openwork.sidecars.resolver import SidecarSettings
+from openwork.paths import default_data_dir
+
+if TYPE_CHECKING:  # the resolver's imports stay off the thin CLI's path
+    from openwork.sidecars.resolver import SidecarSettings
 
 __all__ = ["LogFormat", "RestartPolicy", "ServerConfig", "default_data_dir", "new_run_id"]
 
 LogFormat = Literal["pretty", "json"]
-
-
-def default_data_dir() -> Path:
-    """Where state lives unless ``--data-dir`` / ``OPENWORK_DATA_DIR`` says otherwise."""
-    env = os.environ.get("OPENWORK_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    return platformdirs.user_data_path("openwork-orchestrator", appauthor=False)
 
 
 def new_run_id() -> str:
@@ -89,6 +82,7 @@ class ServerConfig:
     client_token: str | None = None
     host_token: str | None = None
     dev_mode: bool = False
+    register_workspace: bool = True  # the daemon runs opencode in a scratch folder it does not register
     allowed_origins: tuple[str, ...] = ()
     policy: RestartPolicy = field(default_factory=RestartPolicy)
 
@@ -122,6 +116,8 @@ class ServerConfig:
         return Path(os.environ.get("OPENWORK_SIDECAR_DIR") or self.data_dir / "sidecars")
 
     def sidecar_settings(self) -> SidecarSettings:
+        from openwork.sidecars.resolver import SidecarSettings
+
         if self.sidecars is not None:
             return self.sidecars
         return SidecarSettings(sidecar_dir=self.sidecar_dir)

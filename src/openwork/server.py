@@ -56,6 +56,18 @@ class _Signals:
         self.stop = asyncio.Event()
         self.force = asyncio.Event()
         self.received: int | None = None
+        self.shutdown_requested = False
+
+    def request_shutdown(self) -> None:
+        """``POST /shutdown``: an orderly stop that exits 0."""
+        if self.received is None and not self.shutdown_requested:
+            log.info("server.shutdown_requested")
+            self.shutdown_requested = True
+            self.stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self.received is not None or self.shutdown_requested
 
     def __call__(self, sig: int) -> None:
         if self.received is None:
@@ -76,6 +88,8 @@ class _Signals:
 
     @property
     def exit_code(self) -> int:
+        if self.received is None:
+            return 0  # asked to stop over the API
         return EXIT_SIGTERM if self.received == signal.SIGTERM else EXIT_SIGINT
 
 
@@ -205,6 +219,7 @@ class _Run:
         self.signals = _Signals()
         self.record = config.state_dir / "server.json"
         self.http: EmbeddedServer | None = None
+        self.ctx: AppContext | None = None
 
     def _build_http(self) -> tuple[AppContext, EmbeddedServer]:
         # Runs in a worker thread: the heavy imports and the database's migrations and integrity check
@@ -212,16 +227,30 @@ class _Run:
         from openwork.api.context import AppContext
         from openwork.auth.tokens import TokenService
         from openwork.httpserver import build_server
+        from openwork.runtime.gateway import OpencodeGateway
+        from openwork.supervisor.state import ServiceState
+        from openwork.workspaces.legacy import import_legacy_state, legacy_candidates
+        from openwork.workspaces.registry import WorkspaceRegistry
 
         self.db = Database(self.config.db_path)
+        registry = WorkspaceRegistry(self.db)
+        import_legacy_state(registry, legacy_candidates(self.config.data_dir))
+        if self.config.register_workspace:
+            record, _ = registry.add(self.config.workspace)
+            registry.activate(record.id)
+        opencode = self.stack.opencode
         ctx = AppContext(
             config=self.config,
             credentials=self.credentials,
             tokens=TokenService(self.db),
             bus=self.stack.bus,
             stack=self.stack,
+            registry=registry,
+            gateway=OpencodeGateway(self.stack.driver, lambda: opencode.state is ServiceState.RUNNING),
+            request_shutdown=self.signals.request_shutdown,
             url=self.url,
         )
+        self.ctx = ctx
         return ctx, build_server(ctx)
 
     def _write_record(self) -> None:
@@ -257,7 +286,7 @@ class _Run:
             self._write_record()
             log.info("server.listening", url=self.url, pid=os.getpid(), run_id=self.config.run_id)
             await _first(start, stop_requested, http_task)
-            if self.signals.received is not None:
+            if self.signals.stopping:
                 code = self.signals.exit_code
                 return code
             if not start.done():
@@ -270,7 +299,7 @@ class _Run:
                 return code
             failed = asyncio.create_task(self.stack.wait_failed())
             await _first(failed, stop_requested, http_task)
-            if self.signals.received is not None:
+            if self.signals.stopping:
                 code = self.signals.exit_code
             elif failed.done():
                 service = failed.result()
@@ -286,6 +315,8 @@ class _Run:
             if self.http is not None:
                 self.http.should_exit = True
             await self.stack.stop(force=self.signals.force.is_set())
+            if self.ctx is not None:
+                await self.ctx.gateway.aclose()
             if http_task is not None:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await asyncio.wait_for(http_task, HTTP_SHUTDOWN_TIMEOUT + 1)

@@ -10,8 +10,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from openwork.errors import StoreError
-from openwork.store import Database, write_atomic
-from openwork.store.db import MIGRATIONS
+from openwork.store.atomic import write_atomic
+from openwork.store.db import MIGRATIONS, Database
 
 
 def test_write_atomic_replaces_content_with_mode_0600(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from openwork import __version__
-from openwork.api import system, tokens
+from openwork.api import proxy, system, tokens, workspaces
 from openwork.api.context import AppContext
 from openwork.api.envelope import install_error_handlers
 from openwork.api.guard import GuardMiddleware
@@ -27,4 +27,7 @@ def create_app(ctx: AppContext) -> ASGIApp:
     install_error_handlers(app)
     app.include_router(system.router)
     app.include_router(tokens.router)
+    app.include_router(workspaces.router)
+    app.include_router(proxy.router)
+    app.include_router(workspaces.legacy_router)
     return GuardMiddleware(app, allowed_origins=ctx.config.allowed_origins)

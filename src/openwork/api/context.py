@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from openwork import __version__
@@ -10,7 +12,9 @@ from openwork.auth.credentials import Credentials
 from openwork.auth.tokens import TokenService
 from openwork.config import ServerConfig
 from openwork.events import EventBus
+from openwork.runtime.gateway import OpencodeGateway
 from openwork.runtime.stack import Stack
+from openwork.workspaces.registry import WorkspaceRegistry
 
 __all__ = ["AppContext"]
 
@@ -22,6 +26,10 @@ class AppContext:
     tokens: TokenService
     bus: EventBus
     stack: Stack
+    registry: WorkspaceRegistry
+    gateway: OpencodeGateway
+    request_shutdown: Callable[[], None] = lambda: None
     url: str = ""
+    pid: int = field(default_factory=os.getpid)
     version: str = __version__
     started_at: float = field(default_factory=time.time)

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from openwork.errors import StoreError
+from openwork.paths import token_paths
 from openwork.store.atomic import ensure_private_dir, read_text, write_atomic
 
-__all__ = ["Credentials", "load_credentials", "new_secret"]
+__all__ = ["Credentials", "load_credentials", "new_secret", "token_paths"]
 
 
 def new_secret() -> str:
@@ -40,11 +41,6 @@ def _load_or_create(path: Path) -> str:
     value = new_secret()
     write_atomic(path, value + "\n", mode=0o600)
     return value
-
-
-def token_paths(data_dir: Path) -> tuple[Path, Path]:
-    """Where the client and host tokens are kept."""
-    return data_dir / "secrets" / "client-token", data_dir / "secrets" / "host-token"
 
 
 def load_credentials(data_dir: Path, *, client_token: str | None = None, host_token: str | None = None) -> Credentials:

@@ -17,6 +17,9 @@ COMMANDS = {
     "start": "openwork.cli.serve:start_cmd",
     "status": "openwork.cli.status:status_cmd",
     "sidecars": "openwork.cli.sidecars:sidecars_group",
+    "daemon": "openwork.cli.daemon:daemon_group",
+    "workspace": "openwork.cli.workspace:workspace_group",
+    "instance": "openwork.cli.workspace:instance_group",
 }
 
 

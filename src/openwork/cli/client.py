@@ -1,64 +1,140 @@
-"""Finding a running server and its credentials from the CLI."""
+"""Finding a running server and calling it from the CLI (the thin-client commands)."""
 
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
+import click
 
-from openwork.auth.credentials import token_paths
-from openwork.config import default_data_dir
+from openwork.cli.wire import WireError, exchange
 from openwork.constants import DEFAULT_HTTP_TIMEOUT, DEFAULT_PORT
-from openwork.errors import AuthError, OpenworkError
-from openwork.store.atomic import read_text
+from openwork.errors import AuthError, ForbiddenError, NotFoundError, OpenworkError, ValidationError
+from openwork.paths import default_data_dir, server_record_path, token_paths
 
-__all__ = ["ServerTarget", "find_target", "request"]
+__all__ = ["ServerTarget", "Unreachable", "connection_options", "find_target", "request", "server_record"]
+
+
+class Unreachable(OpenworkError):
+    """No server answered at the URL."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ServerTarget:
     url: str
+    data_dir: Path
+    explicit: bool  # the user named the server: never start a daemon in its place
     token: str | None = field(repr=False, default=None)
+    host_token: str | None = field(repr=False, default=None)
+
+    def headers(self) -> dict[str, str]:
+        headers = {}
+        if self.token:
+            headers["authorization"] = f"Bearer {self.token}"
+        if self.host_token:
+            headers["x-openwork-host-token"] = self.host_token
+        return headers
 
 
-def find_target(*, url: str | None, token: str | None, data_dir: Path | None) -> ServerTarget:
-    """URL: flag/env > the running server's record in the data dir > the default port.
-    Token: flag/env > the client token file in the data dir."""
+def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--openwork-url``, ``--token``, ``--host-token``, ``--data-dir``, ``--json`` (names as the original)."""
+    options = [
+        click.option("--openwork-url", envvar="OPENWORK_URL", help="Server URL. [env OPENWORK_URL]"),
+        click.option("--token", envvar="OPENWORK_TOKEN", help="Client token (prefer the env var OPENWORK_TOKEN)."),
+        click.option(
+            "--host-token", envvar="OPENWORK_HOST_TOKEN", help="Host token (prefer the env var OPENWORK_HOST_TOKEN)."
+        ),
+        click.option(
+            "--data-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            envvar="OPENWORK_DATA_DIR",
+            help="Where the local server keeps its state and tokens. [env OPENWORK_DATA_DIR]",
+        ),
+        click.option("--json", "json_output", is_flag=True, help="Print the result as JSON."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def server_record(data_dir: Path) -> dict[str, Any] | None:
+    try:
+        record = json.loads(server_record_path(data_dir).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("url"), str) else None
+
+
+def _stored(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None  # absent or unreadable: the server will answer 401, which says more
+
+
+def find_target(
+    *, url: str | None, token: str | None, data_dir: Path | None, host_token: str | None = None
+) -> ServerTarget:
+    """URL: flag/env > the local server's record in the data dir > the default port.
+    Tokens: flag/env; for the local server, the token files in the data dir."""
     root = (data_dir or default_data_dir()).expanduser()
+    explicit = url is not None
     if url is None:
-        record = read_text(root / "run" / "server.json")
-        try:
-            url = json.loads(record)["url"] if record else None
-        except (ValueError, KeyError, TypeError):
-            url = None
-    if token is None:
-        client_path, _ = token_paths(root)
-        stored = read_text(client_path) if os.access(client_path, os.R_OK) else None
-        token = stored.strip() if stored else None
-    return ServerTarget(url=(url or f"http://127.0.0.1:{DEFAULT_PORT}").rstrip("/"), token=token)
+        record = server_record(root)
+        url = record["url"] if record else None
+    if not explicit:
+        client_path, host_path = token_paths(root)
+        token = token or _stored(client_path)
+        host_token = host_token or _stored(host_path)
+    return ServerTarget(
+        url=(url or f"http://127.0.0.1:{DEFAULT_PORT}").rstrip("/"),
+        data_dir=root,
+        explicit=explicit,
+        token=token,
+        host_token=host_token,
+    )
+
+
+_ERRORS: dict[int, type[OpenworkError]] = {
+    400: ValidationError,
+    401: AuthError,
+    403: ForbiddenError,
+    404: NotFoundError,
+    422: ValidationError,
+}
 
 
 def request(
-    target: ServerTarget, method: str, path: str, *, timeout: float = DEFAULT_HTTP_TIMEOUT, **kwargs: Any
+    target: ServerTarget,
+    method: str,
+    path: str,
+    *,
+    timeout: float = DEFAULT_HTTP_TIMEOUT,
+    json_body: Any = None,
 ) -> Any:
-    """Call the API and return ``data`` from the envelope; errors become ``OpenworkError``."""
-    headers = {"authorization": f"Bearer {target.token}"} if target.token else {}
+    """Call the API and return ``data`` from the envelope; errors become ``OpenworkError``.
+
+    Not httpx: these commands are latency-bound (importing httpx costs more than the whole request)
+    and send one small JSON request, usually to loopback; see ``openwork.cli.wire``.
+    """
+    headers = {"accept": "application/json", **target.headers()}
+    body: bytes | None = None
+    if json_body is not None:
+        body = json.dumps(json_body).encode()
+        headers["content-type"] = "application/json"
     try:
-        with httpx.Client(timeout=timeout, trust_env=False) as client:
-            response = client.request(method, target.url + path, headers=headers, **kwargs)
-    except httpx.HTTPError as exc:
-        raise OpenworkError(f"cannot reach the OpenWork server at {target.url}: {type(exc).__name__}") from exc
+        status, raw = exchange(method, target.url + path, headers=headers, body=body, timeout=timeout)
+    except WireError as exc:
+        raise Unreachable(f"cannot reach the OpenWork server at {target.url}: {exc}") from exc
     try:
-        body = response.json()
+        envelope = json.loads(raw)
     except ValueError as exc:
-        raise OpenworkError(f"{target.url}{path} answered {response.status_code} without JSON") from exc
-    if response.status_code == 401:
-        raise AuthError(body.get("error", {}).get("message", "unauthorized"))
-    if not body.get("ok"):
-        error = body.get("error", {})
-        raise OpenworkError(f"{error.get('code', 'error')}: {error.get('message', response.status_code)}")
-    return body["data"]
+        raise OpenworkError(f"{target.url}{path} answered {status} without JSON") from exc
+    if not isinstance(envelope, dict) or not envelope.get("ok"):
+        error = envelope.get("error", {}) if isinstance(envelope, dict) else {}
+        message = str(error.get("message") or f"HTTP {status}")
+        raise _ERRORS.get(status, OpenworkError)(message)
+    return envelope["data"]

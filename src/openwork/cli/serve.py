@@ -18,20 +18,23 @@ from openwork.errors import ConfigError
 from openwork.logging import configure_logging
 from openwork.server import ServeOptions, serve
 
-__all__ = ["serve_cmd", "start_cmd"]
+__all__ = ["daemon_run_cmd", "run_server", "serve_cmd", "start_cmd"]
+
+
+def _workspace_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--workspace",
+        "-w",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=".",
+        show_default=True,
+        envvar="OPENWORK_WORKSPACE",
+        help="Workspace folder opencode works in (registered and made active).",
+    )(func)
 
 
 def _server_options(func: Callable[..., Any]) -> Callable[..., Any]:
     options = [
-        click.option(
-            "--workspace",
-            "-w",
-            type=click.Path(file_okay=False, path_type=Path),
-            default=".",
-            show_default=True,
-            envvar="OPENWORK_WORKSPACE",
-            help="Workspace folder opencode works in.",
-        ),
         click.option(
             "--data-dir",
             type=click.Path(file_okay=False, path_type=Path),
@@ -80,9 +83,9 @@ def _server_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return sidecar_options(func)
 
 
-def _run(
+def run_server(
     *,
-    workspace: Path,
+    workspace: Path | None,
     data_dir: Path | None,
     port: int,
     opencode_port: int,
@@ -96,12 +99,20 @@ def _run(
     **sidecar_flags: Any,
 ) -> int:
     sidecars = pop_sidecar_settings(sidecar_flags, data_dir)
-    folder = workspace.expanduser()
+    root = (data_dir.expanduser() if data_dir else default_data_dir()).absolute()
+    if workspace is None:
+        # The daemon serves registered workspaces by directory; opencode itself needs some folder to
+        # start in, and that scratch folder is not a workspace.
+        folder = root / "daemon-workspace"
+        folder.mkdir(parents=True, exist_ok=True)
+    else:
+        folder = workspace.expanduser()
     if not folder.is_dir():
         raise ConfigError(f"workspace {folder} does not exist or is not a directory")
     config = ServerConfig(
         workspace=folder.resolve(),
-        data_dir=(data_dir.expanduser() if data_dir else default_data_dir()).absolute(),
+        register_workspace=workspace is not None,
+        data_dir=root,
         port=port,
         sidecars=sidecars,
         opencode_port=opencode_port,
@@ -118,6 +129,7 @@ def _run(
 
 
 @click.command("serve")
+@_workspace_option
 @_server_options
 def serve_cmd(**kwargs: Any) -> None:
     """Run the OpenWork server and supervise opencode in this process (no dashboard).
@@ -125,10 +137,11 @@ def serve_cmd(**kwargs: Any) -> None:
     Prints the connect info once opencode is healthy; logs go to stderr. Ctrl+C stops everything in
     order (exit 130); a second Ctrl+C forces. SIGTERM exits 143.
     """
-    sys.exit(_run(**kwargs))
+    sys.exit(run_server(**kwargs))
 
 
 @click.command("start")
+@_workspace_option
 @_server_options
 @click.option("--no-tui", is_flag=True, help="Plain log stream instead of the dashboard.")
 def start_cmd(no_tui: bool, **kwargs: Any) -> None:
@@ -138,4 +151,18 @@ def start_cmd(no_tui: bool, **kwargs: Any) -> None:
     """
     # The dashboard lands with its own issue; until then `start` is the plain stream everywhere.
     _ = no_tui
-    sys.exit(_run(**kwargs))
+    sys.exit(run_server(**kwargs))
+
+
+@click.command("run")
+@click.option(
+    "--workspace",
+    "-w",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="OPENWORK_WORKSPACE",
+    help="Also register this folder and make it active (default: none; add workspaces later).",
+)
+@_server_options
+def daemon_run_cmd(**kwargs: Any) -> None:
+    """Run the daemon in the foreground (what `openwork daemon start` launches in the background)."""
+    sys.exit(run_server(**kwargs))

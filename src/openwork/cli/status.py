@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from openwork.cli.client import find_target, request
+from openwork.cli.client import connection_options, find_target, request
 from openwork.cli.output import emit
 from openwork.errors import OpenworkError
 
@@ -15,13 +15,12 @@ __all__ = ["status_cmd"]
 
 
 @click.command("status")
-@click.option("--openwork-url", envvar="OPENWORK_URL", help="Server URL. [env OPENWORK_URL]")
-@click.option("--token", envvar="OPENWORK_TOKEN", help="Client token (prefer the env var). [env OPENWORK_TOKEN]")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="OPENWORK_DATA_DIR")
-@click.option("--json", "json_output", is_flag=True, help="Print the status as JSON.")
-def status_cmd(openwork_url: str | None, token: str | None, data_dir: Path | None, json_output: bool) -> None:
+@connection_options
+def status_cmd(
+    openwork_url: str | None, token: str | None, host_token: str | None, data_dir: Path | None, json_output: bool
+) -> None:
     """Report server and opencode health. Exit 0 when healthy, 1 when not."""
-    target = find_target(url=openwork_url, token=token, data_dir=data_dir)
+    target = find_target(url=openwork_url, token=token, host_token=host_token, data_dir=data_dir)
     result: dict[str, object] = {"url": target.url, "reachable": False, "healthy": False}
     try:
         request(target, "GET", "/system/health")

@@ -1,6 +1,5 @@
-"""Persistent state: atomic files and the SQLite database."""
+"""Persistent state: atomic files (``store.atomic``) and the SQLite database (``store.db``).
 
-from openwork.store.atomic import ensure_private_dir, read_text, write_atomic
-from openwork.store.db import Database
-
-__all__ = ["Database", "ensure_private_dir", "read_text", "write_atomic"]
+Nothing is imported here: the thin CLI reads one file through ``store.atomic`` and must not pay for
+the database layer.
+"""

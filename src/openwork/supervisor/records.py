@@ -22,7 +22,7 @@ import structlog
 from openwork.errors import StoreError
 from openwork.store.atomic import read_text, write_atomic
 
-__all__ = ["ChildRecord", "ChildRecords"]
+__all__ = ["ChildRecord", "ChildRecords", "same_process"]
 
 log = structlog.get_logger("openwork.supervisor")
 
@@ -43,7 +43,7 @@ class ChildRecord:
     owner_create_time: float = field(default_factory=_self_create_time)
 
 
-def _same_process(pid: int, create_time: float) -> psutil.Process | None:
+def same_process(pid: int, create_time: float) -> psutil.Process | None:
     try:
         proc = psutil.Process(pid)
         if abs(proc.create_time() - create_time) <= _TIME_SLACK:
@@ -100,7 +100,7 @@ class ChildRecords:
             records = self._read()
             kept: list[ChildRecord] = []
             for record in records:
-                if _same_process(record.owner_pid, record.owner_create_time) is not None:
+                if same_process(record.owner_pid, record.owner_create_time) is not None:
                     kept.append(record)  # its server is alive: not ours to touch
                     continue
                 killed.extend(self._kill_record(record))
@@ -113,7 +113,7 @@ class ChildRecords:
     @staticmethod
     def _kill_record(record: ChildRecord) -> list[int]:
         victims: list[psutil.Process] = []
-        leader = _same_process(record.pid, record.create_time)
+        leader = same_process(record.pid, record.create_time)
         if leader is not None:
             victims.append(leader)
         for proc in psutil.process_iter():

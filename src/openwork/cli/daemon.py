@@ -1,0 +1,106 @@
+"""``openwork daemon start|stop|status|run``: the server in the background."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from openwork.cli.output import emit
+from openwork.config import default_data_dir
+from openwork.constants import DEFAULT_PORT
+
+__all__ = ["daemon_group"]
+
+_data_dir = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="OPENWORK_DATA_DIR",
+    help="State directory. [env OPENWORK_DATA_DIR]",
+)
+_json = click.option("--json", "json_output", is_flag=True, help="Print the result as JSON.")
+
+
+def _root(data_dir: Path | None) -> Path:
+    return (data_dir.expanduser() if data_dir else default_data_dir()).absolute()
+
+
+class _DaemonGroup(click.Group):
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name == "run" and "run" not in self.commands:
+            from openwork.cli.serve import daemon_run_cmd
+
+            self.add_command(daemon_run_cmd, "run")
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), "run"})
+
+
+@click.group("daemon", cls=_DaemonGroup)
+def daemon_group() -> None:
+    """The OpenWork server in the background, serving every registered workspace.
+
+    \b
+    openwork daemon start     start it (or reuse a healthy one), wait until healthy
+    openwork daemon status    is it running and healthy? (exit 0 yes, 1 no)
+    openwork daemon stop      stop it and opencode, in order
+    """
+
+
+@daemon_group.command("start")
+@click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True, envvar="OPENWORK_PORT")
+@click.option("--timeout", type=click.FloatRange(1, 600), default=10.0, show_default=True, help="Seconds to wait.")
+@click.option("--allow-external", is_flag=True, envvar="OPENWORK_ALLOW_EXTERNAL", help="Passed to the daemon.")
+@click.option(
+    "--opencode-bin",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="OPENWORK_OPENCODE_BIN",
+    help="Passed to the daemon (needs --allow-external).",
+)
+@_data_dir
+@_json
+def start_cmd(
+    port: int, timeout: float, allow_external: bool, opencode_bin: Path | None, data_dir: Path | None, json_output: bool
+) -> None:
+    """Start the daemon detached (log in <data dir>/logs/daemon.log) and wait until it is healthy."""
+    from openwork.cli.daemonctl import start_daemon
+
+    extra = ["--allow-external"] if allow_external else []
+    if opencode_bin is not None:
+        extra += ["--opencode-bin", str(opencode_bin.expanduser().absolute())]
+    info = start_daemon(_root(data_dir), port=port, extra_args=extra, timeout=timeout)
+    verb = "already running" if info["reused"] else "started"
+    emit(info, as_json=json_output, text=f"daemon {verb}: {info['url']} (pid {info['pid']})\n  log: {info['logFile']}")
+
+
+@daemon_group.command("status")
+@_data_dir
+@_json
+def status_cmd(data_dir: Path | None, json_output: bool) -> None:
+    """Exit 0 when the daemon runs and is healthy, 1 otherwise."""
+    from openwork.cli.daemonctl import daemon_status
+
+    info = daemon_status(_root(data_dir))
+    if info["running"]:
+        text = f"daemon running: {info['url']} (pid {info['pid']}, {'healthy' if info['healthy'] else 'not healthy'})"
+    else:
+        text = "daemon not running"
+    emit(info, as_json=json_output, text=text)
+    sys.exit(0 if info["healthy"] else 1)
+
+
+@daemon_group.command("stop")
+@_data_dir
+@_json
+def stop_cmd(data_dir: Path | None, json_output: bool) -> None:
+    """Stop the daemon (it stops opencode first). Not running is not an error."""
+    from openwork.cli.daemonctl import stop_daemon
+
+    info = stop_daemon(_root(data_dir))
+    emit(
+        info,
+        as_json=json_output,
+        text=f"daemon stopped (pid {info['pid']})" if info["stopped"] else "daemon not running",
+    )

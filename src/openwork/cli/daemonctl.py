@@ -1,0 +1,192 @@
+"""The background server (``openwork daemon start|stop|status``): launched detached, found by its records.
+
+Records under ``<data>/run``: ``server.json`` (written by the server itself once it listens) and
+``daemon.json`` (written by ``daemon start``: pid, create time, log file). A record whose process is gone,
+or whose pid now names another process, is stale and removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from openwork.cli.client import ServerTarget, Unreachable, find_target, request, server_record
+from openwork.errors import OpenworkError, SupervisorError
+from openwork.store.atomic import ensure_private_dir, write_atomic
+from openwork.supervisor.records import same_process
+
+__all__ = [
+    "DAEMON_POLL_INTERVAL",
+    "DAEMON_START_TIMEOUT",
+    "DAEMON_STOP_TIMEOUT",
+    "daemon_status",
+    "start_daemon",
+    "stop_daemon",
+]
+
+DAEMON_START_TIMEOUT = 10.0  # spawn -> server and opencode healthy
+DAEMON_POLL_INTERVAL = 0.25
+DAEMON_STOP_TIMEOUT = 15.0  # shutdown request -> process gone (opencode gets 10 s of it)
+DAEMON_KILL_TIMEOUT = 5.0  # after SIGKILL
+_LOG_TAIL_LINES = 15
+
+
+def _paths(data_dir: Path) -> tuple[Path, Path]:
+    return data_dir / "run" / "daemon.json", data_dir / "logs" / "daemon.log"
+
+
+def _live_server(data_dir: Path) -> tuple[dict[str, Any], psutil.Process] | None:
+    """The server recorded in the data dir, if that exact process is still running."""
+    record = server_record(data_dir)
+    if record is None:
+        return None
+    pid, created = record.get("pid"), record.get("createTime")
+    if not isinstance(pid, int) or not isinstance(created, (int, float)):
+        return None
+    proc = same_process(pid, float(created))
+    return (record, proc) if proc is not None else None
+
+
+def _clean_stale(data_dir: Path) -> None:
+    if _live_server(data_dir) is None:
+        for path in (data_dir / "run" / "server.json", _paths(data_dir)[0]):
+            path.unlink(missing_ok=True)
+
+
+def _healthy(target: ServerTarget) -> dict[str, Any] | None:
+    try:
+        status = request(target, "GET", "/system/status", timeout=2.0)
+    except OpenworkError:
+        return None
+    return status if isinstance(status, dict) and status.get("healthy") else None
+
+
+def _log_tail(log_file: Path) -> str:
+    with contextlib.suppress(OSError):
+        lines = log_file.read_text(errors="replace").splitlines()[-_LOG_TAIL_LINES:]
+        return "\n".join(f"  {line}" for line in lines)
+    return ""
+
+
+def daemon_status(data_dir: Path) -> dict[str, Any]:
+    live = _live_server(data_dir)
+    _, log_file = _paths(data_dir)
+    if live is None:
+        return {"running": False, "healthy": False, "dataDir": str(data_dir), "logFile": str(log_file)}
+    record, proc = live
+    status = _healthy(find_target(url=None, token=None, data_dir=data_dir))
+    return {
+        "running": True,
+        "healthy": status is not None,
+        "pid": proc.pid,
+        "url": record["url"],
+        "dataDir": str(data_dir),
+        "logFile": str(log_file),
+        "services": status["services"] if status else [],
+    }
+
+
+def start_daemon(
+    data_dir: Path, *, port: int, extra_args: Sequence[str] = (), timeout: float = DAEMON_START_TIMEOUT
+) -> dict[str, Any]:
+    """Start the daemon, or reuse a healthy one. Returns its status plus ``reused``."""
+    ensure_private_dir(data_dir)
+    if _live_server(data_dir) is not None:
+        if _healthy(find_target(url=None, token=None, data_dir=data_dir)) is not None:
+            return {**daemon_status(data_dir), "reused": True}
+        # Alive but not healthy (opencode still starting, or restarting): give it the same deadline.
+        return {**_wait_healthy(data_dir, None, timeout, _paths(data_dir)[1]), "reused": True}
+    _clean_stale(data_dir)
+    record_path, log_file = _paths(data_dir)
+    ensure_private_dir(log_file.parent)
+    argv = [sys.executable, "-m", "openwork", "daemon", "run", "--port", str(port), "--data-dir", str(data_dir)]
+    with log_file.open("ab") as log:
+        os.chmod(log_file, 0o600)
+        proc = subprocess.Popen(
+            [*argv, *extra_args],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,  # survives the CLI and its terminal
+            close_fds=True,
+        )
+    write_atomic(
+        record_path,
+        json.dumps(
+            {
+                "pid": proc.pid,
+                "createTime": psutil.Process(proc.pid).create_time(),
+                "logFile": str(log_file),
+                "startedAt": time.time(),
+            }
+        ),
+    )
+    return {**_wait_healthy(data_dir, proc, timeout, log_file), "reused": False}
+
+
+def _wait_healthy(
+    data_dir: Path, proc: subprocess.Popen[bytes] | None, timeout: float, log_file: Path
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            _clean_stale(data_dir)
+            raise SupervisorError(
+                f"the daemon exited with code {proc.returncode} before it was healthy; log {log_file}:\n"
+                + _log_tail(log_file)
+            )
+        if _live_server(data_dir) is not None and _healthy(find_target(url=None, token=None, data_dir=data_dir)):
+            return daemon_status(data_dir)
+        time.sleep(DAEMON_POLL_INTERVAL)
+    if proc is not None:
+        _terminate_group(proc.pid)
+        _clean_stale(data_dir)
+    raise SupervisorError(
+        f"the daemon was not healthy within {timeout:g}s; log {log_file}:\n" + _log_tail(log_file),
+        hint="pass --timeout with a longer deadline if opencode is still being downloaded",
+    )
+
+
+def _terminate_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGTERM)
+    with contextlib.suppress(psutil.Error):
+        psutil.Process(pid).wait(DAEMON_STOP_TIMEOUT)
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(psutil.Error):
+        psutil.Process(pid).wait(DAEMON_KILL_TIMEOUT)
+
+
+def stop_daemon(data_dir: Path, *, timeout: float = DAEMON_STOP_TIMEOUT) -> dict[str, Any]:
+    """Ask the server to stop (orderly, it stops opencode first), then make sure it is gone."""
+    live = _live_server(data_dir)
+    if live is None:
+        _clean_stale(data_dir)
+        return {"stopped": False, "wasRunning": False}
+    _, proc = live
+    pid = proc.pid
+    try:
+        request(find_target(url=None, token=None, data_dir=data_dir), "POST", "/shutdown", timeout=5.0)
+    except (Unreachable, OpenworkError):
+        with contextlib.suppress(psutil.Error):
+            proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except psutil.TimeoutExpired:
+        _terminate_group(pid)
+    except psutil.Error:
+        pass
+    _clean_stale(data_dir)
+    return {"stopped": True, "wasRunning": True, "pid": pid}
