@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from openwork.api import AppContext, create_app
+from openwork.approvals import ApprovalService
 from openwork.auth.credentials import load_credentials
 from openwork.auth.tokens import TokenService
 from openwork.config import ServerConfig
 from openwork.events import EventBus
+from openwork.files.service import FilesService
 from openwork.logging import configure_logging
 from openwork.runtime.gateway import OpencodeGateway
 from openwork.runtime.stack import Stack
@@ -19,8 +22,8 @@ from openwork.store.db import Database
 from openwork.workspaces.registry import WorkspaceRegistry
 
 
-def make_context(data_dir: Path, workspace: Path) -> AppContext:
-    config = ServerConfig(workspace=workspace, data_dir=data_dir, port=0)
+def make_context(data_dir: Path, workspace: Path, **config_overrides: Any) -> AppContext:
+    config = ServerConfig(workspace=workspace, data_dir=data_dir, port=0, **config_overrides)
     hub = configure_logging(fmt="json", run_id=config.run_id)
     creds = load_credentials(data_dir)
     hub.redactor.add(*creds.values())
@@ -41,13 +44,17 @@ def make_context(data_dir: Path, workspace: Path) -> AppContext:
         bus=bus,
     )
     db = Database(config.db_path)
+    registry = WorkspaceRegistry(db)
+    approvals = ApprovalService(db=db, bus=bus, mode=config.approval_mode, timeout_ms=config.approval_timeout_ms)
     return AppContext(
         config=config,
         credentials=creds,
         tokens=TokenService(db),
         bus=bus,
         stack=stack,
-        registry=WorkspaceRegistry(db),
+        registry=registry,
+        files=FilesService(registry=registry, approvals=approvals, data_dir=data_dir),
+        approvals=approvals,
         gateway=OpencodeGateway(stack.driver, lambda: False),  # opencode never runs in these tests
         url="http://127.0.0.1:8787",
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from openwork.constants import (
+    DEFAULT_APPROVAL_TIMEOUT_MS,
     DEFAULT_BACKOFF_INITIAL,
     DEFAULT_BACKOFF_MAX,
     DEFAULT_BACKOFF_RESET_AFTER,
@@ -84,6 +85,8 @@ class ServerConfig:
     dev_mode: bool = False
     register_workspace: bool = True  # the daemon runs opencode in a scratch folder it does not register
     allowed_origins: tuple[str, ...] = ()
+    approval_mode: Literal["auto", "manual"] = "manual"  # as the original: writes wait unless told otherwise
+    approval_timeout_ms: int = DEFAULT_APPROVAL_TIMEOUT_MS
     policy: RestartPolicy = field(default_factory=RestartPolicy)
 
     def __post_init__(self) -> None:
@@ -94,6 +97,8 @@ class ServerConfig:
             raise ConfigError("ports must be between 0 and 65535")
         if not self.workspace.is_absolute() or not self.data_dir.is_absolute():
             raise ConfigError("workspace and data dir must be absolute paths")
+        if not 1 <= self.approval_timeout_ms <= 3_600_000:
+            raise ConfigError("approval timeout must be between 1 ms and one hour")
         if "*" in self.allowed_origins:
             raise ConfigError("a wildcard origin is not allowed: the API uses credentials")
         for name, value in (("client", self.client_token), ("host", self.host_token)):

@@ -225,7 +225,9 @@ class _Run:
         # Runs in a worker thread: the heavy imports and the database's migrations and integrity check
         # overlap with opencode's own start-up.
         from openwork.api.context import AppContext
+        from openwork.approvals import ApprovalService
         from openwork.auth.tokens import TokenService
+        from openwork.files.service import FilesService
         from openwork.httpserver import build_server
         from openwork.runtime.gateway import OpencodeGateway
         from openwork.supervisor.state import ServiceState
@@ -239,6 +241,12 @@ class _Run:
             record, _ = registry.add(self.config.workspace)
             registry.activate(record.id)
         opencode = self.stack.opencode
+        approvals = ApprovalService(
+            db=self.db,
+            bus=self.stack.bus,
+            mode=self.config.approval_mode,
+            timeout_ms=self.config.approval_timeout_ms,
+        )
         ctx = AppContext(
             config=self.config,
             credentials=self.credentials,
@@ -246,6 +254,8 @@ class _Run:
             bus=self.stack.bus,
             stack=self.stack,
             registry=registry,
+            files=FilesService(registry=registry, approvals=approvals, data_dir=self.config.data_dir),
+            approvals=approvals,
             gateway=OpencodeGateway(self.stack.driver, lambda: opencode.state is ServiceState.RUNNING),
             request_shutdown=self.signals.request_shutdown,
             url=self.url,
@@ -317,6 +327,7 @@ class _Run:
             await self.stack.stop(force=self.signals.force.is_set())
             if self.ctx is not None:
                 await self.ctx.gateway.aclose()
+                self.ctx.files.close()
             if http_task is not None:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await asyncio.wait_for(http_task, HTTP_SHUTDOWN_TIMEOUT + 1)

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from openwork import __version__
-from openwork.api import proxy, system, tokens, workspaces
+from openwork.api import approvals, files, proxy, system, tokens, workspaces
 from openwork.api.context import AppContext
 from openwork.api.envelope import install_error_handlers
 from openwork.api.guard import GuardMiddleware
@@ -30,4 +30,11 @@ def create_app(ctx: AppContext) -> ASGIApp:
     app.include_router(workspaces.router)
     app.include_router(proxy.router)
     app.include_router(workspaces.legacy_router)
-    return GuardMiddleware(app, allowed_origins=ctx.config.allowed_origins)
+    app.include_router(files.router)
+    app.include_router(files.legacy_router)
+    app.include_router(approvals.router)
+    return GuardMiddleware(
+        app,
+        allowed_origins=ctx.config.allowed_origins,
+        large_bodies=[("/write-batch", files.WRITE_BODY_LIMIT)],
+    )

@@ -8,10 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from openwork import __version__
+from openwork.approvals import ApprovalService
 from openwork.auth.credentials import Credentials
 from openwork.auth.tokens import TokenService
 from openwork.config import ServerConfig
 from openwork.events import EventBus
+from openwork.files.service import FilesService
 from openwork.runtime.gateway import OpencodeGateway
 from openwork.runtime.stack import Stack
 from openwork.workspaces.registry import WorkspaceRegistry
@@ -28,6 +30,8 @@ class AppContext:
     stack: Stack
     registry: WorkspaceRegistry
     gateway: OpencodeGateway
+    files: FilesService
+    approvals: ApprovalService
     request_shutdown: Callable[[], None] = lambda: None
     url: str = ""
     pid: int = field(default_factory=os.getpid)

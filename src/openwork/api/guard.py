@@ -39,10 +39,19 @@ class GuardMiddleware:
         *,
         allowed_origins: Iterable[str] = (),
         max_body: int = DEFAULT_MAX_BODY_BYTES,
+        large_bodies: Iterable[tuple[str, int]] = (),
     ) -> None:
         self.app = app
         self.allowed_origins = frozenset(allowed_origins) | APP_ORIGINS
         self.max_body = max_body
+        # (path suffix, cap): routes that legitimately carry more than max_body (file write batches).
+        self.large_bodies = tuple(large_bodies)
+
+    def _limit(self, path: str) -> int:
+        for suffix, cap in self.large_bodies:
+            if path.endswith(suffix):
+                return cap
+        return self.max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -74,18 +83,19 @@ class GuardMiddleware:
         if scope["method"] in _SAFE_METHODS:
             await self.app(scope, receive, send_with_id)
             return
+        limit = self._limit(scope.get("path", ""))
         length = headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+        if length is not None and (not length.isdigit() or int(length) > limit):
             status, code = (413, "payload_too_large") if length.isdigit() else (400, "invalid_request")
-            await self._reject(send_with_id, status, code, f"request body over {self.max_body} bytes", rid)
+            await self._reject(send_with_id, status, code, f"request body over {limit} bytes", rid)
             return
-        body = await self._read_body(receive)
+        body = await self._read_body(receive, limit)
         if body is None:
-            await self._reject(send_with_id, 413, "payload_too_large", f"request body over {self.max_body} bytes", rid)
+            await self._reject(send_with_id, 413, "payload_too_large", f"request body over {limit} bytes", rid)
             return
         await self.app(scope, _replay(body, receive), send_with_id)
 
-    async def _read_body(self, receive: Receive) -> bytes | None:
+    async def _read_body(self, receive: Receive, limit: int) -> bytes | None:
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -94,7 +104,7 @@ class GuardMiddleware:
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body:
+            if size > limit:
                 return None
             chunks.append(chunk)
             if not message.get("more_body", False):

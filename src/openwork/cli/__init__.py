@@ -20,6 +20,8 @@ COMMANDS = {
     "daemon": "openwork.cli.daemon:daemon_group",
     "workspace": "openwork.cli.workspace:workspace_group",
     "instance": "openwork.cli.workspace:instance_group",
+    "files": "openwork.cli.files:files_group",
+    "approvals": "openwork.cli.files:approvals_group",
 }
 
 

@@ -13,7 +13,7 @@ import click
 
 from openwork.cli.sidecar_options import pop_sidecar_settings, sidecar_options
 from openwork.config import ServerConfig, default_data_dir, new_run_id
-from openwork.constants import DEFAULT_OPENCODE_PORT, DEFAULT_PORT
+from openwork.constants import DEFAULT_APPROVAL_TIMEOUT_MS, DEFAULT_OPENCODE_PORT, DEFAULT_PORT
 from openwork.errors import ConfigError
 from openwork.logging import configure_logging
 from openwork.server import ServeOptions, serve
@@ -65,6 +65,23 @@ def _server_options(func: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             help="Log stream format (stderr).",
         ),
+        click.option(
+            "--approval",
+            "approval_mode",
+            type=click.Choice(["auto", "manual"]),
+            default="manual",
+            show_default=True,
+            envvar="OPENWORK_APPROVAL_MODE",
+            help="manual: every file write waits for the host's decision. [env OPENWORK_APPROVAL_MODE]",
+        ),
+        click.option(
+            "--approval-timeout-ms",
+            type=click.IntRange(1, 3_600_000),
+            default=DEFAULT_APPROVAL_TIMEOUT_MS,
+            show_default=True,
+            envvar="OPENWORK_APPROVAL_TIMEOUT_MS",
+            help="No decision within this long = deny.",
+        ),
         click.option("--run-id", envvar="OPENWORK_RUN_ID", help="Name this run in logs (default: random)."),
         click.option("--json", "json_output", is_flag=True, help="Print the connect info as one JSON object."),
         click.option("--verbose", "-v", is_flag=True, help="Debug-level events."),
@@ -96,6 +113,8 @@ def run_server(
     check: bool,
     check_events: bool,
     dev_mode: bool,
+    approval_mode: str,
+    approval_timeout_ms: int,
     **sidecar_flags: Any,
 ) -> int:
     sidecars = pop_sidecar_settings(sidecar_flags, data_dir)
@@ -122,6 +141,8 @@ def run_server(
         client_token=os.environ.get("OPENWORK_TOKEN") or None,
         host_token=os.environ.get("OPENWORK_HOST_TOKEN") or None,
         dev_mode=dev_mode,
+        approval_mode="auto" if approval_mode == "auto" else "manual",
+        approval_timeout_ms=approval_timeout_ms,
     )
     hub = configure_logging(fmt=config.log_format, run_id=config.run_id, verbose=verbose)
     opts = ServeOptions(json_output=json_output, check=check, check_events=check_events)

@@ -43,6 +43,20 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at REAL NOT NULL
     );
     """,
+    """
+    CREATE TABLE approvals (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        who TEXT NOT NULL,
+        action TEXT NOT NULL,
+        paths_json TEXT NOT NULL,
+        decision TEXT NOT NULL CHECK (decision IN ('allowed', 'denied', 'timeout')),
+        decided_by TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        decided_at REAL NOT NULL
+    );
+    CREATE INDEX approvals_decided ON approvals (decided_at);
+    """,
 )
 
 

@@ -1,0 +1,156 @@
+"""Human-in-the-loop approvals: in ``manual`` mode each file write waits for the host's decision.
+
+Pending approvals live in memory (a waiting request holds them); every decision is recorded in SQLite
+and published on the event bus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from openwork.errors import ConflictError, ForbiddenError, NotFoundError
+from openwork.events import EventBus
+from openwork.store.db import Database
+
+__all__ = ["ApprovalMode", "ApprovalService", "PendingApproval", "WriteDenied"]
+
+ApprovalMode = Literal["auto", "manual"]
+MAX_PENDING = 256
+
+
+class WriteDenied(ForbiddenError):
+    code = "write_denied"
+
+
+@dataclass(slots=True)
+class PendingApproval:
+    id: str
+    workspace_id: str
+    who: str
+    action: str
+    paths: list[dict[str, Any]]
+    created_at: float
+    expires_at: float
+    future: asyncio.Future[str] = field(repr=False)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "workspaceId": self.workspace_id,
+            "who": self.who,
+            "action": self.action,
+            "paths": self.paths,
+            "count": len(self.paths),
+            "bytes": sum(int(p.get("size") or 0) for p in self.paths),
+            "createdAt": self.created_at,
+            "expiresAt": self.expires_at,
+        }
+
+
+class ApprovalService:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        bus: EventBus,
+        mode: ApprovalMode,
+        timeout_ms: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.mode = mode
+        self.timeout_ms = timeout_ms
+        self._db = db
+        self._bus = bus
+        self._clock = clock
+        self._pending: dict[str, PendingApproval] = {}
+
+    def pending(self) -> list[PendingApproval]:
+        return sorted(self._pending.values(), key=lambda p: p.created_at)
+
+    async def require(self, *, workspace_id: str, who: str, action: str, paths: list[dict[str, Any]]) -> None:
+        """Return when allowed; raise ``WriteDenied`` on deny or timeout. ``auto`` allows at once."""
+        now = self._clock()
+        approval_id = "apr_" + secrets.token_hex(8)
+        if self.mode == "auto":
+            self._record(approval_id, workspace_id, who, action, paths, "allowed", "auto", now)
+            return
+        if len(self._pending) >= MAX_PENDING:
+            raise ConflictError(f"{MAX_PENDING} approvals are already waiting; answer some first")
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        timeout = self.timeout_ms / 1000
+        pending = PendingApproval(approval_id, workspace_id, who, action, paths, now, now + timeout, future)
+        self._pending[approval_id] = pending
+        self._bus.publish("approval.requested", {"approval": pending.to_json()})
+        try:
+            decision = await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError:
+            decision = "timeout"
+        finally:
+            self._pending.pop(approval_id, None)
+        outcome = {"allow": "allowed", "deny": "denied"}.get(decision, "timeout")
+        self._record(
+            approval_id, workspace_id, who, action, paths, outcome, "host" if outcome != "timeout" else "timeout", now
+        )
+        self._bus.publish("approval.decided", {"id": approval_id, "decision": outcome})
+        if decision != "allow":
+            reason = "denied by the host" if decision == "deny" else f"no decision within {self.timeout_ms} ms"
+            raise WriteDenied(f"write not approved: {reason}")
+
+    def reply(self, approval_id: str, reply: Literal["allow", "deny"]) -> PendingApproval:
+        pending = self._pending.get(approval_id)
+        if pending is None:
+            raise NotFoundError("no such pending approval (it may have been decided or timed out)")
+        if not pending.future.done():
+            pending.future.set_result(reply)
+        return pending
+
+    def history(self, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self._db.query("SELECT * FROM approvals ORDER BY decided_at DESC LIMIT ?", (limit,))
+        return [
+            {
+                "id": r["id"],
+                "workspaceId": r["workspace_id"],
+                "who": r["who"],
+                "action": r["action"],
+                "paths": json.loads(r["paths_json"]),
+                "decision": r["decision"],
+                "decidedBy": r["decided_by"],
+                "createdAt": r["created_at"],
+                "decidedAt": r["decided_at"],
+            }
+            for r in rows
+        ]
+
+    def _record(
+        self,
+        approval_id: str,
+        workspace_id: str,
+        who: str,
+        action: str,
+        paths: list[dict[str, Any]],
+        decision: str,
+        decided_by: str,
+        created_at: float,
+    ) -> None:
+        with self._db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO approvals (id, workspace_id, who, action, paths_json, decision, decided_by, created_at,"
+                " decided_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    approval_id,
+                    workspace_id,
+                    who,
+                    action,
+                    json.dumps(paths),
+                    decision,
+                    decided_by,
+                    created_at,
+                    self._clock(),
+                ),
+            )

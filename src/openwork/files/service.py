@@ -1,0 +1,300 @@
+"""File sessions over workspaces: what the HTTP routes call. Blocking work runs in worker threads."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from openwork.approvals import ApprovalService
+from openwork.auth.principal import Principal
+from openwork.errors import ForbiddenError, OpenworkError, ValidationError
+from openwork.files import catalog, ops
+from openwork.files.changes import ChangeLog, InotifyWatcher
+from openwork.files.pathrules import check_path, open_root
+from openwork.files.sessions import FileSession, SessionStore
+from openwork.workspaces.registry import WorkspaceRegistry
+
+__all__ = ["Caps", "FilesService"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Caps:
+    read_paths: int = 1000
+    read_bytes: int = 32 * 1024 * 1024  # per batch
+    file_bytes: int = 16 * 1024 * 1024  # per file, read or written
+    write_files: int = 1000
+    write_bytes: int = 32 * 1024 * 1024  # decoded, per batch
+    operations: int = 1000
+    catalog_limit: int = 10_000
+    catalog_default: int = 1000
+    events_limit: int = 10_000
+
+
+@dataclass
+class _Workspace:
+    root: Path
+    lock: threading.Lock = field(default_factory=threading.Lock)  # check-then-write is one step
+    changes: ChangeLog = field(default_factory=ChangeLog)
+    watcher: InotifyWatcher | None = None
+
+
+def _error(path: object, exc: OpenworkError) -> dict[str, Any]:
+    return {
+        "path": path if isinstance(path, str) else None,
+        "ok": False,
+        "error": {"code": exc.code, "message": exc.message},
+    }
+
+
+class FilesService:
+    def __init__(
+        self, *, registry: WorkspaceRegistry, approvals: ApprovalService, data_dir: Path, caps: Caps | None = None
+    ) -> None:
+        self.registry = registry
+        self.approvals = approvals
+        self.sessions = SessionStore()
+        self.caps = caps or Caps()
+        self._data_dir = data_dir.resolve()
+        self._workspaces: dict[str, _Workspace] = {}
+
+    # -- sessions -------------------------------------------------------------------------------
+    def _state(self, workspace_id: str) -> _Workspace:
+        record = self.registry.get(workspace_id)
+        state = self._workspaces.get(workspace_id)
+        if state is None or str(state.root) != record.path:
+            state = _Workspace(Path(record.path))
+            watcher = InotifyWatcher(state.root, state.changes, catalog.DEFAULT_EXCLUDES)
+            state.watcher = watcher if watcher.start() else None
+            self._workspaces[workspace_id] = state
+        return state
+
+    def create_session(self, caller: Principal, workspace_id: str, *, ttl: int, write: bool) -> FileSession:
+        if write and caller.scope == "viewer":
+            raise ForbiddenError("a viewer token cannot open a write session")
+        self._state(workspace_id)
+        return self.sessions.create(workspace_id=workspace_id, subject=caller.subject, write=write, ttl=ttl)
+
+    def session(self, caller: Principal, session_id: str) -> tuple[FileSession, _Workspace]:
+        session = self.sessions.get(session_id, caller.subject)
+        return session, self._state(session.workspace_id)
+
+    def _hidden(self, root: Path) -> frozenset[tuple[str, ...]]:
+        """The server's own state, when it lives inside the workspace, is never listed."""
+        try:
+            rel = self._data_dir.relative_to(root.resolve())
+        except ValueError:
+            return frozenset()
+        return frozenset({rel.parts}) if rel.parts else frozenset()
+
+    # -- reading ----------------------------------------------------------------------------------
+    async def catalog(
+        self,
+        caller: Principal,
+        session_id: str,
+        *,
+        prefix: str | None,
+        after: str | None,
+        limit: int | None,
+        include_dirs: bool,
+    ) -> dict[str, Any]:
+        _, ws = self.session(caller, session_id)
+        count = min(max(limit or self.caps.catalog_default, 1), self.caps.catalog_limit)
+        cursor = ws.changes.cursor  # taken first: changes during the walk are replayed by events(since)
+
+        def run() -> catalog.CatalogPage:
+            root_fd = open_root(str(ws.root))
+            try:
+                return catalog.snapshot(
+                    root_fd,
+                    prefix=prefix,
+                    after=after,
+                    limit=count,
+                    include_dirs=include_dirs,
+                    hidden=self._hidden(ws.root),
+                )
+            finally:
+                os.close(root_fd)
+
+        page = await asyncio.to_thread(run)
+        return {
+            "items": [i.to_json() for i in page.items],
+            "nextAfter": page.next_after,
+            "truncated": page.truncated,
+            "cursor": cursor,
+        }
+
+    def events(self, caller: Principal, session_id: str, since: str | None) -> dict[str, Any]:
+        _, ws = self.session(caller, session_id)
+        try:
+            start = int(since) if since else 0
+        except ValueError:
+            raise ValidationError("since must be a cursor from a snapshot or an earlier events call") from None
+        items, cursor, truncated = ws.changes.since(max(start, 0), self.caps.events_limit)
+        return {"items": [c.to_json() for c in items], "cursor": cursor, "truncated": truncated}
+
+    async def read_batch(self, caller: Principal, session_id: str, paths: list[str]) -> dict[str, Any]:
+        _, ws = self.session(caller, session_id)
+        if len(paths) > self.caps.read_paths:
+            raise ValidationError(f"at most {self.caps.read_paths} paths per read batch")
+
+        def run() -> list[dict[str, Any]]:
+            results: list[dict[str, Any]] = []
+            budget = self.caps.read_bytes
+            root_fd = open_root(str(ws.root))
+            try:
+                for raw in paths:
+                    try:
+                        parts = check_path(raw)
+                        info, content = ops.read_file(root_fd, parts, max_bytes=min(self.caps.file_bytes, budget))
+                        budget -= info.size
+                        results.append(
+                            {
+                                "path": info.path,
+                                "ok": True,
+                                "contentBase64": content,
+                                "size": info.size,
+                                "revision": info.revision,
+                            }
+                        )
+                    except OpenworkError as exc:
+                        results.append(_error(raw, exc))
+            finally:
+                os.close(root_fd)
+            return results
+
+        return {"items": await asyncio.to_thread(run)}
+
+    # -- writing ----------------------------------------------------------------------------------
+    def _writable(self, caller: Principal, session_id: str) -> tuple[FileSession, _Workspace]:
+        session, ws = self.session(caller, session_id)
+        if not session.write:
+            raise ForbiddenError("this file session is read-only; open one with write: true")
+        return session, ws
+
+    async def write_batch(self, caller: Principal, session_id: str, writes: list[dict[str, Any]]) -> dict[str, Any]:
+        session, ws = self._writable(caller, session_id)
+        if len(writes) > self.caps.write_files:
+            raise ValidationError(f"at most {self.caps.write_files} files per write batch")
+        planned: list[tuple[int, tuple[str, ...], bytes, str | None, bool]] = []
+        results: list[dict[str, Any] | None] = [None] * len(writes)
+        total = 0
+        for index, item in enumerate(writes):
+            try:
+                parts = check_path(item.get("path"))
+                data = base64.b64decode(str(item.get("contentBase64", "")), validate=True)
+            except OpenworkError as exc:
+                results[index] = _error(item.get("path"), exc)
+                continue
+            except (binascii.Error, ValueError):
+                results[index] = _error(item.get("path"), ValidationError("contentBase64 is not valid base64"))
+                continue
+            if len(data) > self.caps.file_bytes:
+                results[index] = _error(item.get("path"), ValidationError(f"over {self.caps.file_bytes} bytes"))
+                continue
+            total += len(data)
+            if total > self.caps.write_bytes:
+                raise ValidationError(f"a write batch may carry at most {self.caps.write_bytes} bytes")
+            planned.append((index, parts, data, item.get("ifMatchRevision"), bool(item.get("force"))))
+        if planned:
+            await self.approvals.require(
+                workspace_id=session.workspace_id,
+                who=caller.subject,
+                action="write",
+                paths=[{"path": "/".join(p), "size": len(d)} for _, p, d, _, _ in planned],
+            )
+
+        def run() -> None:
+            root_fd = open_root(str(ws.root))
+            try:
+                with ws.lock:
+                    for index, parts, data, if_match, force in planned:
+                        try:
+                            info = ops.write_file(root_fd, parts, data, if_match=if_match, force=force)
+                        except OpenworkError as exc:
+                            results[index] = _error(info_path(parts), exc)
+                            continue
+                        except OSError as exc:
+                            results[index] = _error(info_path(parts), ValidationError(exc.strerror or str(exc)))
+                            continue
+                        ws.changes.record(info.path, "write")
+                        results[index] = {"path": info.path, "ok": True, "size": info.size, "revision": info.revision}
+            finally:
+                os.close(root_fd)
+
+        await asyncio.to_thread(run)
+        return {"items": results}
+
+    async def operations(self, caller: Principal, session_id: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+        session, ws = self._writable(caller, session_id)
+        if len(items) > self.caps.operations:
+            raise ValidationError(f"at most {self.caps.operations} operations per request")
+        planned: list[tuple[int, str, tuple[str, ...], tuple[str, ...] | None, bool]] = []
+        results: list[dict[str, Any] | None] = [None] * len(items)
+        for index, item in enumerate(items):
+            kind = item.get("type")
+            try:
+                if kind not in ("mkdir", "delete", "rename"):
+                    raise ValidationError("type must be mkdir, delete or rename")
+                parts = check_path(item.get("path"))
+                to = check_path(item.get("to")) if kind == "rename" else None
+            except OpenworkError as exc:
+                results[index] = _error(item.get("path"), exc)
+                continue
+            planned.append((index, str(kind), parts, to, bool(item.get("recursive"))))
+        if planned:
+            await self.approvals.require(
+                workspace_id=session.workspace_id,
+                who=caller.subject,
+                action="operations",
+                paths=[
+                    {"path": "/".join(p), "op": k, **({"to": "/".join(t)} if t else {})} for _, k, p, t, _ in planned
+                ],
+            )
+
+        def run() -> None:
+            root_fd = open_root(str(ws.root))
+            try:
+                with ws.lock:
+                    for index, kind, parts, to, recursive in planned:
+                        try:
+                            if kind == "mkdir":
+                                ops.mkdir(root_fd, parts)
+                            elif kind == "delete":
+                                ops.delete(root_fd, parts, recursive=recursive)
+                            else:
+                                assert to is not None
+                                ops.rename(root_fd, parts, to)
+                        except OpenworkError as exc:
+                            results[index] = _error(info_path(parts), exc)
+                            continue
+                        except OSError as exc:
+                            results[index] = _error(info_path(parts), ValidationError(exc.strerror or str(exc)))
+                            continue
+                        if kind == "rename" and to is not None:
+                            ws.changes.record(info_path(parts), "delete")
+                            ws.changes.record(info_path(to), "write")
+                        else:
+                            ws.changes.record(info_path(parts), kind)
+                        results[index] = {"path": info_path(parts), "ok": True, "type": kind}
+            finally:
+                os.close(root_fd)
+
+        await asyncio.to_thread(run)
+        return {"items": results}
+
+    def close(self) -> None:
+        for state in self._workspaces.values():
+            if state.watcher is not None:
+                with contextlib.suppress(Exception):
+                    state.watcher.stop()
+
+
+def info_path(parts: tuple[str, ...]) -> str:
+    return "/".join(parts)
