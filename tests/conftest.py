@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from openwork.api.context import AppContext
 from openwork.config import default_data_dir
 from openwork.sidecars.resolver import Resolver, SidecarSettings
+from tests.apphelpers import make_context
 from tests.helpers import ServerProcess
 
 # Computed before any test clears the environment: the cache `scripts/dev` fills.
@@ -30,6 +32,17 @@ def opencode_bin() -> Path:
         sidecar_dir=_SHARED_SIDECARS, opencode_bin=Path(explicit) if explicit else None, allow_external=True
     )
     return Resolver(settings).resolve("opencode").path
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def ctx(isolated_env: Path, workspace: Path) -> AppContext:
+    """An in-process app context over a real store (opencode is not started)."""
+    return make_context(isolated_env, workspace)
 
 
 @pytest.fixture(scope="session")

@@ -4,25 +4,14 @@ from __future__ import annotations
 
 import json
 import stat
-from pathlib import Path
 
 import pytest
 
 from openwork.api import AppContext
 from openwork.auth.credentials import token_paths
-from tests.apphelpers import asgi_client, make_context
+from tests.apphelpers import asgi_client
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def ctx(isolated_env: Path, workspace: Path) -> AppContext:
-    return make_context(isolated_env, workspace)
 
 
 @pytest.mark.parametrize(

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from openwork.api import AppContext
-from tests.apphelpers import asgi_client, make_context
+from tests.apphelpers import asgi_client
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def ctx(isolated_env: Path, workspace: Path) -> AppContext:
-    return make_context(isolated_env, workspace)
 
 
 async def test_health_needs_no_auth_and_uses_the_envelope(ctx: AppContext) -> None:

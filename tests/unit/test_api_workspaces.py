@@ -8,19 +8,9 @@ from pathlib import Path
 import pytest
 
 from openwork.api import AppContext
-from tests.apphelpers import asgi_client, make_context
+from tests.apphelpers import asgi_client
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def ctx(isolated_env: Path, workspace: Path) -> AppContext:
-    return make_context(isolated_env, workspace)
 
 
 def host(ctx: AppContext) -> dict[str, str]:

@@ -19,11 +19,6 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def ctx(isolated_env: Path, workspace: Path) -> AppContext:
     return make_context(isolated_env, workspace, approval_mode="auto")
 

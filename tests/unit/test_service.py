@@ -16,11 +16,6 @@ from tests.fakes import Behaviour, FakeClock, FakeWorld
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def make(
     world: FakeWorld, *, policy: RestartPolicy | None = None, fail_fast: bool = True
 ) -> tuple[Service, list[ServiceStatus]]:

@@ -30,8 +30,7 @@ def create_app(ctx: AppContext) -> ASGIApp:
     app.include_router(workspaces.router)
     app.include_router(proxy.router)
     app.include_router(workspaces.legacy_router)
-    app.include_router(files.router)
-    app.include_router(files.legacy_router)
+    files.include_file_routes(app)
     app.include_router(approvals.router)
     return GuardMiddleware(
         app,

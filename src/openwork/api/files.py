@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from openwork.api.deps import Caller, Ctx
 from openwork.api.envelope import Envelope, ok
+from openwork.errors import NotFoundError
 from openwork.files.pathrules import MAX_PATH_CHARS
 from openwork.files.sessions import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS
 
-__all__ = ["WRITE_BODY_LIMIT", "legacy_router", "router"]
+__all__ = ["WRITE_BODY_LIMIT", "include_file_routes"]
 
-router = APIRouter(prefix="/workspaces/{ws_id}/file-sessions", tags=["files"])
-legacy_router = APIRouter(tags=["legacy"])
+# Session routes are written once and mounted twice: under /workspaces/{ws_id}/file-sessions (checked
+# against the session's workspace) and under the original server's /files/sessions.
+session_router = APIRouter(tags=["files"])
+router = APIRouter(tags=["files"])
 
 WRITE_BODY_LIMIT = 48 * 1024 * 1024  # 32 MiB of content, base64-encoded, plus JSON framing
 WsId = Path(min_length=1, max_length=64)
@@ -66,32 +69,37 @@ class LegacyOps(_Strict):
     ops: list[Operation] = Field(max_length=10_000)
 
 
-# -- the target server's routes -------------------------------------------------------------------
+# -- opening a session (two spellings) -------------------------------------------------------------
 
 
-@router.post("", status_code=201, response_model=_Env)
 async def create(request: Request, body: CreateSession, ctx: Ctx, caller: Caller, ws_id: str = WsId) -> dict[str, Any]:
     """A session bound to the calling token; other tokens get 404 for it."""
     session = ctx.files.create_session(caller, ws_id, ttl=body.ttlSeconds, write=body.write)
     return ok(request, {"session": session.to_json()})
 
 
-@router.post("/{sid}/renew", response_model=_Env)
-async def renew(request: Request, body: Renew, ctx: Ctx, caller: Caller, ws_id: str = WsId, sid: str = Sid) -> Any:
+for _path in ("/workspaces/{ws_id}/file-sessions", "/workspace/{ws_id}/files/sessions"):
+    router.add_api_route(_path, create, methods=["POST"], status_code=201, response_model=_Env)
+
+
+# -- one session -------------------------------------------------------------------------------------
+
+
+@session_router.post("/{sid}/renew", response_model=_Env)
+async def renew(request: Request, body: Renew, ctx: Ctx, caller: Caller, sid: str = Sid) -> dict[str, Any]:
     return ok(request, {"session": ctx.files.sessions.renew(sid, caller.subject, body.ttlSeconds).to_json()})
 
 
-@router.delete("/{sid}", response_model=_Env)
-async def close(request: Request, ctx: Ctx, caller: Caller, ws_id: str = WsId, sid: str = Sid) -> dict[str, Any]:
+@session_router.delete("/{sid}", response_model=_Env)
+async def close(request: Request, ctx: Ctx, caller: Caller, sid: str = Sid) -> dict[str, Any]:
     return ok(request, {"session": ctx.files.sessions.close(sid, caller.subject).to_json(), "closed": True})
 
 
-@router.get("/{sid}/catalog/snapshot", response_model=_Env)
+@session_router.get("/{sid}/catalog/snapshot", response_model=_Env)
 async def snapshot(
     request: Request,
     ctx: Ctx,
     caller: Caller,
-    ws_id: str = WsId,
     sid: str = Sid,
     prefix: str | None = Query(default=None, max_length=MAX_PATH_CHARS),
     after: str | None = Query(default=None, max_length=MAX_PATH_CHARS),
@@ -103,94 +111,47 @@ async def snapshot(
     return ok(request, data)
 
 
-@router.get("/{sid}/catalog/events", response_model=_Env)
+@session_router.get("/{sid}/catalog/events", response_model=_Env)
 async def events(
-    request: Request,
-    ctx: Ctx,
-    caller: Caller,
-    ws_id: str = WsId,
-    sid: str = Sid,
-    since: str | None = Query(default=None, max_length=32),
-) -> dict[str, Any]:
-    return ok(request, ctx.files.events(caller, sid, since))
-
-
-@router.post("/{sid}/read-batch", response_model=_Env)
-async def read_batch(
-    request: Request, body: ReadBatch, ctx: Ctx, caller: Caller, ws_id: str = WsId, sid: str = Sid
-) -> dict[str, Any]:
-    return ok(request, await ctx.files.read_batch(caller, sid, body.paths))
-
-
-@router.post("/{sid}/write-batch", response_model=_Env)
-async def write_batch(
-    request: Request, body: WriteBatch, ctx: Ctx, caller: Caller, ws_id: str = WsId, sid: str = Sid
-) -> dict[str, Any]:
-    """Atomic per file. In manual approval mode this waits for the host; a deny writes nothing."""
-    writes = [w.model_dump() for w in body.writes]
-    return ok(request, await ctx.files.write_batch(caller, sid, writes))
-
-
-@router.post("/{sid}/operations", response_model=_Env)
-async def operations(
-    request: Request, body: Operations, ctx: Ctx, caller: Caller, ws_id: str = WsId, sid: str = Sid
-) -> dict[str, Any]:
-    items = [o.model_dump() for o in body.operations]
-    return ok(request, await ctx.files.operations(caller, sid, items))
-
-
-# -- the original openwork-server's paths, used by the original CLI's `files` wrappers --------------
-
-
-@legacy_router.post("/workspace/{ws_id}/files/sessions", status_code=201, response_model=_Env)
-async def legacy_create(
-    request: Request, body: CreateSession, ctx: Ctx, caller: Caller, ws_id: str = WsId
-) -> dict[str, Any]:
-    return await create(request, body, ctx, caller, ws_id)
-
-
-@legacy_router.post("/files/sessions/{sid}/renew", response_model=_Env)
-async def legacy_renew(request: Request, body: Renew, ctx: Ctx, caller: Caller, sid: str = Sid) -> dict[str, Any]:
-    return ok(request, {"session": ctx.files.sessions.renew(sid, caller.subject, body.ttlSeconds).to_json()})
-
-
-@legacy_router.delete("/files/sessions/{sid}", response_model=_Env)
-async def legacy_close(request: Request, ctx: Ctx, caller: Caller, sid: str = Sid) -> dict[str, Any]:
-    return ok(request, {"session": ctx.files.sessions.close(sid, caller.subject).to_json(), "closed": True})
-
-
-@legacy_router.get("/files/sessions/{sid}/catalog/snapshot", response_model=_Env)
-async def legacy_snapshot(
-    request: Request,
-    ctx: Ctx,
-    caller: Caller,
-    sid: str = Sid,
-    prefix: str | None = Query(default=None, max_length=MAX_PATH_CHARS),
-    after: str | None = Query(default=None, max_length=MAX_PATH_CHARS),
-    limit: int | None = Query(default=None, ge=1, le=10_000),
-    includeDirs: bool = False,
-) -> dict[str, Any]:
-    data = await ctx.files.catalog(caller, sid, prefix=prefix, after=after, limit=limit, include_dirs=includeDirs)
-    return ok(request, data)
-
-
-@legacy_router.get("/files/sessions/{sid}/catalog/events", response_model=_Env)
-async def legacy_events(
     request: Request, ctx: Ctx, caller: Caller, sid: str = Sid, since: str | None = Query(default=None, max_length=32)
 ) -> dict[str, Any]:
     return ok(request, ctx.files.events(caller, sid, since))
 
 
-@legacy_router.post("/files/sessions/{sid}/read-batch", response_model=_Env)
-async def legacy_read(request: Request, body: ReadBatch, ctx: Ctx, caller: Caller, sid: str = Sid) -> dict[str, Any]:
+@session_router.post("/{sid}/read-batch", response_model=_Env)
+async def read_batch(request: Request, body: ReadBatch, ctx: Ctx, caller: Caller, sid: str = Sid) -> dict[str, Any]:
     return ok(request, await ctx.files.read_batch(caller, sid, body.paths))
 
 
-@legacy_router.post("/files/sessions/{sid}/write-batch", response_model=_Env)
-async def legacy_write(request: Request, body: WriteBatch, ctx: Ctx, caller: Caller, sid: str = Sid) -> dict[str, Any]:
+@session_router.post("/{sid}/write-batch", response_model=_Env)
+async def write_batch(request: Request, body: WriteBatch, ctx: Ctx, caller: Caller, sid: str = Sid) -> dict[str, Any]:
+    """Atomic per file. In manual approval mode this waits for the host; a deny writes nothing."""
     return ok(request, await ctx.files.write_batch(caller, sid, [w.model_dump() for w in body.writes]))
 
 
-@legacy_router.post("/files/sessions/{sid}/ops", response_model=_Env)
+@session_router.post("/{sid}/operations", response_model=_Env)
+async def operations(request: Request, body: Operations, ctx: Ctx, caller: Caller, sid: str = Sid) -> dict[str, Any]:
+    return ok(request, await ctx.files.operations(caller, sid, [o.model_dump() for o in body.operations]))
+
+
+@session_router.post("/{sid}/ops", response_model=_Env)
 async def legacy_ops(request: Request, body: LegacyOps, ctx: Ctx, caller: Caller, sid: str = Sid) -> dict[str, Any]:
+    """The original server's name for ``operations``."""
     return ok(request, await ctx.files.operations(caller, sid, [o.model_dump() for o in body.ops]))
+
+
+def _same_workspace(request: Request, ctx: Ctx, caller: Caller) -> None:
+    """Under /workspaces/{ws_id}/..., a session of another workspace is not there."""
+    sid = request.path_params.get("sid")
+    if sid is not None:
+        session = ctx.files.sessions.get(sid, caller.subject)
+        if session.workspace_id != request.path_params.get("ws_id"):
+            raise NotFoundError("no such file session (it may have expired)")
+
+
+def include_file_routes(app: FastAPI) -> None:
+    app.include_router(router)
+    app.include_router(
+        session_router, prefix="/workspaces/{ws_id}/file-sessions", dependencies=[Depends(_same_workspace)]
+    )
+    app.include_router(session_router, prefix="/files/sessions", tags=["legacy"])

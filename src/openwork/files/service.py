@@ -6,8 +6,10 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import functools
 import os
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -210,25 +212,16 @@ class FilesService:
                 paths=[{"path": "/".join(p), "size": len(d)} for _, p, d, _, _ in planned],
             )
 
-        def run() -> None:
-            root_fd = open_root(str(ws.root))
-            try:
-                with ws.lock:
-                    for index, parts, data, if_match, force in planned:
-                        try:
-                            info = ops.write_file(root_fd, parts, data, if_match=if_match, force=force)
-                        except OpenworkError as exc:
-                            results[index] = _error(info_path(parts), exc)
-                            continue
-                        except OSError as exc:
-                            results[index] = _error(info_path(parts), ValidationError(exc.strerror or str(exc)))
-                            continue
-                        ws.changes.record(info.path, "write")
-                        results[index] = {"path": info.path, "ok": True, "size": info.size, "revision": info.revision}
-            finally:
-                os.close(root_fd)
+        def write(root_fd: int, parts: tuple[str, ...], data: bytes, if_match: str | None, force: bool) -> Any:
+            info = ops.write_file(root_fd, parts, data, if_match=if_match, force=force)
+            ws.changes.record(info.path, "write")
+            return {"path": info.path, "ok": True, "size": info.size, "revision": info.revision}
 
-        await asyncio.to_thread(run)
+        steps = [
+            (index, parts, functools.partial(write, parts=parts, data=data, if_match=m, force=f))
+            for index, parts, data, m, f in planned
+        ]
+        await asyncio.to_thread(_apply_locked, ws, steps, results)
         return {"items": results}
 
     async def operations(self, caller: Principal, session_id: str, items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -258,35 +251,25 @@ class FilesService:
                 ],
             )
 
-        def run() -> None:
-            root_fd = open_root(str(ws.root))
-            try:
-                with ws.lock:
-                    for index, kind, parts, to, recursive in planned:
-                        try:
-                            if kind == "mkdir":
-                                ops.mkdir(root_fd, parts)
-                            elif kind == "delete":
-                                ops.delete(root_fd, parts, recursive=recursive)
-                            else:
-                                assert to is not None
-                                ops.rename(root_fd, parts, to)
-                        except OpenworkError as exc:
-                            results[index] = _error(info_path(parts), exc)
-                            continue
-                        except OSError as exc:
-                            results[index] = _error(info_path(parts), ValidationError(exc.strerror or str(exc)))
-                            continue
-                        if kind == "rename" and to is not None:
-                            ws.changes.record(info_path(parts), "delete")
-                            ws.changes.record(info_path(to), "write")
-                        else:
-                            ws.changes.record(info_path(parts), kind)
-                        results[index] = {"path": info_path(parts), "ok": True, "type": kind}
-            finally:
-                os.close(root_fd)
+        def apply(root_fd: int, parts: tuple[str, ...], kind: str, to: tuple[str, ...] | None, recursive: bool) -> Any:
+            if kind == "mkdir":
+                ops.mkdir(root_fd, parts)
+                ws.changes.record(info_path(parts), "mkdir")
+            elif kind == "delete":
+                ops.delete(root_fd, parts, recursive=recursive)
+                ws.changes.record(info_path(parts), "delete")
+            else:
+                assert to is not None
+                ops.rename(root_fd, parts, to)
+                ws.changes.record(info_path(parts), "delete")
+                ws.changes.record(info_path(to), "write")
+            return {"path": info_path(parts), "ok": True, "type": kind}
 
-        await asyncio.to_thread(run)
+        steps = [
+            (index, parts, functools.partial(apply, parts=parts, kind=k, to=t, recursive=r))
+            for index, k, parts, t, r in planned
+        ]
+        await asyncio.to_thread(_apply_locked, ws, steps, results)
         return {"items": results}
 
     def close(self) -> None:
@@ -298,3 +281,24 @@ class FilesService:
 
 def info_path(parts: tuple[str, ...]) -> str:
     return "/".join(parts)
+
+
+def _apply_locked(
+    ws: _Workspace,
+    steps: Sequence[tuple[int, tuple[str, ...], Callable[..., dict[str, Any]]]],
+    results: list[dict[str, Any] | None],
+) -> None:
+    """Run each step under the workspace lock (so check-then-write is one step); a failure is that
+    path's result, never the batch's."""
+    root_fd = open_root(str(ws.root))
+    try:
+        with ws.lock:
+            for index, parts, step in steps:
+                try:
+                    results[index] = step(root_fd)
+                except OpenworkError as exc:
+                    results[index] = _error(info_path(parts), exc)
+                except OSError as exc:
+                    results[index] = _error(info_path(parts), ValidationError(exc.strerror or str(exc)))
+    finally:
+        os.close(root_fd)
