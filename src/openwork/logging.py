@@ -12,6 +12,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable, MutableMapping
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 import structlog
@@ -19,7 +20,7 @@ import structlog
 from openwork.config import LogFormat
 from openwork.constants import DEFAULT_LOG_RING_LINES
 
-__all__ = ["LogHub", "Redactor", "configure_logging", "get_hub"]
+__all__ = ["LogEntry", "LogHub", "Redactor", "configure_logging", "get_hub"]
 
 REDACTED = "[REDACTED]"
 _SENSITIVE_KEYS = ("token", "password", "secret", "authorization")
@@ -57,6 +58,20 @@ class Redactor:
         return event
 
 
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One line of the unified stream, as the dashboard and ``GET /system/logs`` see it (redacted)."""
+
+    seq: int
+    at: float
+    service: str
+    level: str
+    text: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "at": self.at, "service": self.service, "level": self.level, "text": self.text}
+
+
 class LogHub:
     """The sink: renders records, keeps a ring of recent lines per service."""
 
@@ -66,7 +81,23 @@ class LogHub:
         self.stream = stream
         self.redactor = Redactor()
         self._rings: dict[str, deque[str]] = {}
+        self._entries: dict[str, deque[LogEntry]] = {}
+        self._seq = 0
         self._lock = threading.Lock()
+
+    def _remember(self, service: str, level: str, text: str) -> None:
+        with self._lock:
+            self._seq += 1
+            ring = self._entries.setdefault(service, deque(maxlen=DEFAULT_LOG_RING_LINES))
+            ring.append(LogEntry(self._seq, time.time(), service, level, text))
+
+    def entries(self, *, after: int = 0, service: str | None = None, limit: int = 1000) -> list[LogEntry]:
+        """Recent lines with ``seq > after``, oldest first (each service keeps its last 800)."""
+        with self._lock:
+            rings = [self._entries.get(service, deque())] if service else list(self._entries.values())
+            found = [e for ring in rings for e in ring if e.seq > after]
+        found.sort(key=lambda e: e.seq)
+        return found[-limit:]
 
     def ring(self, service: str) -> list[str]:
         with self._lock:
@@ -81,6 +112,7 @@ class LogHub:
         with self._lock:
             self._rings.setdefault(service, deque(maxlen=DEFAULT_LOG_RING_LINES)).append(clean)
         level = "ERROR" if stream == "stderr" and "error" in clean.lower() else "INFO"
+        self._remember(service, level, clean)
         self._write(self._render(service=service, body=clean, level=level, attributes={"stream": stream}))
 
     def event(self, _logger: Any, name: str, event: MutableMapping[str, Any]) -> str:
@@ -91,9 +123,10 @@ class LogHub:
         about = event.pop("service", None)
         if about is not None:
             event["target"] = about  # the service an event is about; the source is always us
+        extras = " ".join(f"{k}={_short(v)}" for k, v in event.items() if k != "level")
+        text = f"{message} {extras}".rstrip()
+        self._remember("openwork", level, text)
         if self.fmt == "pretty":
-            extras = " ".join(f"{k}={_short(v)}" for k, v in event.items() if k != "level")
-            text = f"{message} {extras}".rstrip()
             if level in ("WARN", "ERROR", "FATAL"):
                 text = f"{level.lower()}: {text}"
             return f"[openwork] {text}"

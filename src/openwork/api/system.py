@@ -6,12 +6,13 @@ import os
 import time
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import StreamingResponse
 
-from openwork.api.deps import Caller, Ctx
+from openwork.api.deps import Caller, Ctx, Host
 from openwork.api.envelope import Envelope, ok
 from openwork.api.sse import event_stream, format_event
+from openwork.errors import NotFoundError
 
 __all__ = ["router"]
 
@@ -55,6 +56,30 @@ async def opencode_health(request: Request, ctx: Ctx, _caller: Caller) -> dict[s
     data = _opencode(ctx)
     data["healthy"] = data["state"] == "running" and await ctx.stack.driver.healthy()
     return ok(request, data)
+
+
+@router.get("/logs", response_model=Envelope[dict[str, Any]])
+async def logs(
+    request: Request,
+    ctx: Ctx,
+    _host: Host,
+    after: int = Query(default=0, ge=0),
+    service: str | None = Query(default=None, max_length=64),
+    limit: int = Query(default=500, ge=1, le=5000),
+) -> dict[str, Any]:
+    """The unified log stream (redacted; the last 800 lines per service), lines with ``seq > after``."""
+    entries = ctx.stack.hub.entries(after=after, service=service, limit=limit)
+    return ok(request, {"items": [e.to_json() for e in entries], "last": entries[-1].seq if entries else after})
+
+
+@router.post("/services/{name}/restart", response_model=Envelope[dict[str, Any]])
+async def restart_service(request: Request, ctx: Ctx, _host: Host, name: str = Path(max_length=64)) -> dict[str, Any]:
+    """Restart one supervised service (the dashboard's `r`)."""
+    service = next((s for s in ctx.stack.services if s.name == name), None)
+    if service is None:
+        raise NotFoundError(f"no service named {name!r}")
+    await service.restart()
+    return ok(request, {"service": service.status().to_json()})
 
 
 @router.get("/events", response_class=StreamingResponse)

@@ -22,6 +22,7 @@ COMMANDS = {
     "instance": "openwork.cli.workspace:instance_group",
     "files": "openwork.cli.files:files_group",
     "approvals": "openwork.cli.files:approvals_group",
+    "dashboard": "openwork.cli.dashboard:dashboard_cmd",
 }
 
 

@@ -164,15 +164,49 @@ def serve_cmd(**kwargs: Any) -> None:
 @click.command("start")
 @_workspace_option
 @_server_options
-@click.option("--no-tui", is_flag=True, help="Plain log stream instead of the dashboard.")
-def start_cmd(no_tui: bool, **kwargs: Any) -> None:
+@click.option("--no-tui", is_flag=True, help="Plain log stream in this process instead of the dashboard.")
+@click.option("--detach", is_flag=True, help="Start the stack in the background, print the summary, exit 0.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(1, 900),
+    default=60.0,
+    show_default=True,
+    help="With the dashboard or --detach: seconds to wait for the stack to be healthy.",
+)
+@click.pass_context
+def start_cmd(ctx: click.Context, /, no_tui: bool, detach: bool, timeout: float, **kwargs: Any) -> None:
     """Start a workspace: the server, opencode, and (in a terminal) the dashboard.
 
-    Without a terminal on stdout, or with --no-tui, this is `openwork serve`.
+    In a terminal the stack runs in the background and the dashboard shows it: `d` detaches (the stack
+    keeps running), `q` or Ctrl+C stops it. Without a terminal on stdout, or with --no-tui, this is
+    `openwork serve` in the foreground. --check always runs in the foreground.
     """
-    # The dashboard lands with its own issue; until then `start` is the plain stream everywhere.
-    _ = no_tui
+    interactive = sys.stdout.isatty() and sys.stdin.isatty() and not no_tui
+    if (detach or interactive) and not (kwargs["check"] or kwargs["check_events"]):
+        from openwork.cli.dashboard import start_in_background
+
+        sys.exit(start_in_background(ctx.command, kwargs, detach=detach, timeout=timeout))
     sys.exit(run_server(**kwargs))
+
+
+_FOREGROUND_ONLY = {"json_output", "check", "check_events", "no_tui", "detach", "timeout", "port", "data_dir"}
+
+
+def daemon_argv(command: click.Command, values: dict[str, Any]) -> list[str]:
+    """The flags that reproduce ``values`` for ``openwork daemon run`` (defaults and foreground-only
+    options left out). Secrets never travel this way: they are in the environment the daemon inherits."""
+    argv: list[str] = []
+    for param in command.params:
+        if not isinstance(param, click.Option) or param.name is None or param.name in _FOREGROUND_ONLY:
+            continue
+        value = values.get(param.name)
+        if param.name == "workspace" and value is not None:
+            value = Path(value).expanduser().resolve()  # "." means the folder `start` ran in, always passed
+        elif value is None or value == param.default or (param.is_flag and not value):
+            continue
+        flag = max(param.opts, key=len)
+        argv += [flag] if param.is_flag else [flag, str(value)]
+    return argv
 
 
 @click.command("run")

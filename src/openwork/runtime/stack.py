@@ -40,7 +40,7 @@ class Stack:
         self.config = config
         self.records = ChildRecords(config.state_dir / "children.json")
         self.bus = bus
-        self._hub = hub
+        self.hub = hub
         self.driver = OpencodeDriver(
             binary=binary,
             workspace=config.workspace,
@@ -71,7 +71,7 @@ class Stack:
         self.bus.publish("service.state", status.to_json())
 
     def _line(self, service: str, line: str, stream: str) -> None:
-        self._hub.child_line(service, line, stream=stream)
+        self.hub.child_line(service, line, stream=stream)
 
     async def start(self) -> None:
         """Reap what a dead predecessor left, then start opencode and wait until it is healthy."""

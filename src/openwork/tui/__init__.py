@@ -1,0 +1,1 @@
+"""The ``openwork start`` dashboard: pure render functions, an HTTP data source, and a thin Textual app."""
