@@ -87,6 +87,9 @@ class ServerConfig:
     allowed_origins: tuple[str, ...] = ()
     approval_mode: Literal["auto", "manual"] = "manual"  # as the original: writes wait unless told otherwise
     approval_timeout_ms: int = DEFAULT_APPROVAL_TIMEOUT_MS
+    hot_reload: bool = True
+    hot_reload_debounce_ms: int = 700
+    hot_reload_cooldown_ms: int = 1500
     policy: RestartPolicy = field(default_factory=RestartPolicy)
 
     def __post_init__(self) -> None:

@@ -33,6 +33,7 @@ from openwork.store.db import Database
 if TYPE_CHECKING:
     from openwork.api.context import AppContext
     from openwork.httpserver import EmbeddedServer
+    from openwork.runtime.hotreload import HotReloader
 
 __all__ = ["EXIT_SIGINT", "EXIT_SIGTERM", "ServeOptions", "serve"]
 
@@ -263,6 +264,20 @@ class _Run:
         self.ctx = ctx
         return ctx, build_server(ctx)
 
+    def _hot_reloader(self, ctx: AppContext) -> HotReloader:
+        from openwork.runtime.hotreload import HotReloader
+
+        async def dispose(_ws_id: str, folder: str) -> None:
+            await ctx.gateway.call("POST", "/instance/dispose", folder)
+
+        return HotReloader(
+            workspaces=lambda: [(w.id, w.path) for w in ctx.registry.list()],
+            dispose=dispose,
+            publish=ctx.bus.publish,
+            debounce_ms=self.config.hot_reload_debounce_ms,
+            cooldown_ms=self.config.hot_reload_cooldown_ms,
+        )
+
     def _write_record(self) -> None:
         write_atomic(
             self.record,
@@ -289,6 +304,7 @@ class _Run:
         forcer = asyncio.create_task(_force_on_second_signal(self.signals, self.stack))
         http_task: asyncio.Task[None] | None = None
         failed: asyncio.Task[Any] | None = None
+        reloader: asyncio.Task[None] | None = None
         try:
             ctx, http = await asyncio.to_thread(self._build_http)
             self.http = http
@@ -302,6 +318,10 @@ class _Run:
             if not start.done():
                 raise OpenworkError("the HTTP server stopped unexpectedly")
             await start  # re-raises a start failure with the child's last output
+            if self.config.hot_reload:
+                hot = self._hot_reloader(ctx)
+                await hot.tick()  # the baseline: a change after "ready" is a change
+                reloader = asyncio.create_task(hot.run(), name="hot-reload")
             _print_ready(_connect_info(ctx, self.binary, self.stack), self.credentials, self.opts)
             if self.opts.check or self.opts.check_events:
                 checks = importlib.import_module("openwork.checks")
@@ -318,7 +338,7 @@ class _Run:
                 log.error("server.http_stopped", message="the HTTP server stopped unexpectedly")
             return code
         finally:
-            for task in (start, stop_requested, failed, version_check):
+            for task in (start, stop_requested, failed, version_check, reloader):
                 if task is not None and not task.done():
                     task.cancel()
             self.stack.bus.close()  # ends open SSE streams so the HTTP shutdown is quick

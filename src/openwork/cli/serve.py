@@ -82,6 +82,30 @@ def _server_options(func: Callable[..., Any]) -> Callable[..., Any]:
             envvar="OPENWORK_APPROVAL_TIMEOUT_MS",
             help="No decision within this long = deny.",
         ),
+        click.option(
+            "--opencode-hot-reload/--no-opencode-hot-reload",
+            "hot_reload",
+            default=True,
+            show_default=True,
+            envvar="OPENWORK_OPENCODE_HOT_RELOAD",
+            help="Dispose a workspace's opencode instance when its opencode config changes.",
+        ),
+        click.option(
+            "--opencode-hot-reload-debounce-ms",
+            "hot_reload_debounce_ms",
+            type=click.IntRange(0, 60_000),
+            default=700,
+            show_default=True,
+            envvar="OPENWORK_OPENCODE_HOT_RELOAD_DEBOUNCE_MS",
+        ),
+        click.option(
+            "--opencode-hot-reload-cooldown-ms",
+            "hot_reload_cooldown_ms",
+            type=click.IntRange(0, 600_000),
+            default=1500,
+            show_default=True,
+            envvar="OPENWORK_OPENCODE_HOT_RELOAD_COOLDOWN_MS",
+        ),
         click.option("--run-id", envvar="OPENWORK_RUN_ID", help="Name this run in logs (default: random)."),
         click.option("--json", "json_output", is_flag=True, help="Print the connect info as one JSON object."),
         click.option("--verbose", "-v", is_flag=True, help="Debug-level events."),
@@ -115,6 +139,9 @@ def run_server(
     dev_mode: bool,
     approval_mode: str,
     approval_timeout_ms: int,
+    hot_reload: bool,
+    hot_reload_debounce_ms: int,
+    hot_reload_cooldown_ms: int,
     **sidecar_flags: Any,
 ) -> int:
     sidecars = pop_sidecar_settings(sidecar_flags, data_dir)
@@ -143,6 +170,9 @@ def run_server(
         dev_mode=dev_mode,
         approval_mode="auto" if approval_mode == "auto" else "manual",
         approval_timeout_ms=approval_timeout_ms,
+        hot_reload=hot_reload,
+        hot_reload_debounce_ms=hot_reload_debounce_ms,
+        hot_reload_cooldown_ms=hot_reload_cooldown_ms,
     )
     hub = configure_logging(fmt=config.log_format, run_id=config.run_id, verbose=verbose)
     opts = ServeOptions(json_output=json_output, check=check, check_events=check_events)
