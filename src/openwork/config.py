@@ -88,6 +88,8 @@ class ServerConfig:
     approval_mode: Literal["auto", "manual"] = "manual"  # as the original: writes wait unless told otherwise
     approval_timeout_ms: int = DEFAULT_APPROVAL_TIMEOUT_MS
     hot_reload: bool = True
+    router: bool | None = None  # None: decided by env, workspace config, or whether it is configured
+    router_required: bool = False
     hot_reload_debounce_ms: int = 700
     hot_reload_cooldown_ms: int = 1500
     policy: RestartPolicy = field(default_factory=RestartPolicy)

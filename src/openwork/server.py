@@ -161,7 +161,10 @@ async def serve(config: ServerConfig, hub: LogHub, opts: ServeOptions | None = N
         credentials = load_credentials(config.data_dir, client_token=config.client_token, host_token=config.host_token)
         hub.redactor.add(*credentials.values())
         binary = await asyncio.to_thread(_resolve_opencode, config)
-        stack = Stack(config=config, binary=binary, credentials=credentials, hub=hub, bus=EventBus())
+        router_binary = await asyncio.to_thread(_resolve_router, config)
+        stack = Stack(
+            config=config, binary=binary, credentials=credentials, hub=hub, bus=EventBus(), router_binary=router_binary
+        )
         run = _Run(config=config, stack=stack, binary=binary, credentials=credentials, sock=sock, opts=opts)
         return await run.run()
     finally:
@@ -179,6 +182,31 @@ def _resolve_opencode(config: ServerConfig) -> ResolvedBinary:
     )
     binary = resolver.resolve("opencode")
     log.info("sidecar.resolved", **binary.to_json())
+    return binary
+
+
+def _resolve_router(config: ServerConfig) -> ResolvedBinary | None:
+    """The router's binary when it is enabled; the managed tools follow that decision."""
+    from openwork.runtime.router import router_enabled
+    from openwork.runtime.tools import sync_router_tools
+
+    enabled, why = router_enabled(
+        flag=config.router, env=os.environ, workspace=config.workspace, data_dir=config.data_dir
+    )
+    binary: ResolvedBinary | None = None
+    if enabled:
+        try:
+            binary = Resolver(config.sidecar_settings()).resolve("opencode-router")
+            log.info("router.enabled", reason=why, **binary.to_json())
+        except OpenworkError as exc:
+            if config.router_required:
+                raise
+            log.warning("router.unavailable", reason=why, error=exc.message, consequence="running without it")
+    else:
+        log.info("router.disabled", reason=why)
+    changed = sync_router_tools(config.data_dir, enabled=binary is not None)
+    if changed:
+        log.info("router.tools_synced", files=changed, installed=binary is not None)
     return binary
 
 

@@ -58,6 +58,16 @@ async def opencode_health(request: Request, ctx: Ctx, _caller: Caller) -> dict[s
     return ok(request, data)
 
 
+@router.get("/router/health", response_model=Envelope[dict[str, Any]])
+async def router_health(request: Request, ctx: Ctx, _caller: Caller) -> dict[str, Any]:
+    """The router's state and its own health answer; ``enabled: false`` when it is not part of the stack."""
+    if ctx.stack.router is None or ctx.stack.router_driver is None:
+        return ok(request, {"enabled": False, "healthy": False, "state": "disabled"})
+    status = ctx.stack.router.status().to_json()
+    answer = await ctx.stack.router_driver.health() if status["state"] == "running" else None
+    return ok(request, {"enabled": True, "healthy": answer is not None, **status, "health": answer})
+
+
 @router.get("/logs", response_model=Envelope[dict[str, Any]])
 async def logs(
     request: Request,

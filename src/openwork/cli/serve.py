@@ -12,8 +12,14 @@ from typing import Any
 import click
 
 from openwork.cli.sidecar_options import pop_sidecar_settings, sidecar_options
-from openwork.config import ServerConfig, default_data_dir, new_run_id
-from openwork.constants import DEFAULT_APPROVAL_TIMEOUT_MS, DEFAULT_OPENCODE_PORT, DEFAULT_PORT
+from openwork.config import RestartPolicy, ServerConfig, default_data_dir, new_run_id
+from openwork.constants import (
+    DEFAULT_APPROVAL_TIMEOUT_MS,
+    DEFAULT_BACKOFF_INITIAL,
+    DEFAULT_MAX_FAILURES,
+    DEFAULT_OPENCODE_PORT,
+    DEFAULT_PORT,
+)
 from openwork.errors import ConfigError
 from openwork.logging import configure_logging
 from openwork.server import ServeOptions, serve
@@ -106,6 +112,36 @@ def _server_options(func: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             envvar="OPENWORK_OPENCODE_HOT_RELOAD_COOLDOWN_MS",
         ),
+        click.option(
+            "--opencode-router/--no-opencode-router",
+            "router",
+            default=None,
+            help="Run the messaging router (default: env OPENWORK_OPENCODE_ROUTER, the workspace's config, "
+            "or only when the router is configured).",
+        ),
+        click.option(
+            "--opencode-router-required",
+            "router_required",
+            is_flag=True,
+            envvar="OPENWORK_OPENCODE_ROUTER_REQUIRED",
+            help="Stop the stack (non-zero exit) when the router fails for good.",
+        ),
+        click.option(
+            "--restart-max-failures",
+            type=click.IntRange(1, 1000),
+            default=DEFAULT_MAX_FAILURES,
+            show_default=True,
+            envvar="OPENWORK_RESTART_MAX_FAILURES",
+            help="Consecutive failures before a service is given up on.",
+        ),
+        click.option(
+            "--restart-backoff-ms",
+            type=click.IntRange(1, 60_000),
+            default=int(DEFAULT_BACKOFF_INITIAL * 1000),
+            show_default=True,
+            envvar="OPENWORK_RESTART_BACKOFF_MS",
+            help="First restart delay; it doubles up to 30 s.",
+        ),
         click.option("--run-id", envvar="OPENWORK_RUN_ID", help="Name this run in logs (default: random)."),
         click.option("--json", "json_output", is_flag=True, help="Print the connect info as one JSON object."),
         click.option("--verbose", "-v", is_flag=True, help="Debug-level events."),
@@ -142,6 +178,10 @@ def run_server(
     hot_reload: bool,
     hot_reload_debounce_ms: int,
     hot_reload_cooldown_ms: int,
+    router: bool | None,
+    router_required: bool,
+    restart_max_failures: int,
+    restart_backoff_ms: int,
     **sidecar_flags: Any,
 ) -> int:
     sidecars = pop_sidecar_settings(sidecar_flags, data_dir)
@@ -173,6 +213,9 @@ def run_server(
         hot_reload=hot_reload,
         hot_reload_debounce_ms=hot_reload_debounce_ms,
         hot_reload_cooldown_ms=hot_reload_cooldown_ms,
+        router=router,
+        router_required=router_required,
+        policy=RestartPolicy(max_failures=restart_max_failures, initial_delay=restart_backoff_ms / 1000),
     )
     hub = configure_logging(fmt=config.log_format, run_id=config.run_id, verbose=verbose)
     opts = ServeOptions(json_output=json_output, check=check, check_events=check_events)
@@ -232,7 +275,12 @@ def daemon_argv(command: click.Command, values: dict[str, Any]) -> list[str]:
         value = values.get(param.name)
         if param.name == "workspace" and value is not None:
             value = Path(value).expanduser().resolve()  # "." means the folder `start` ran in, always passed
-        elif value is None or value == param.default or (param.is_flag and not value):
+        elif value is None or value == param.default:
+            continue
+        if param.is_flag and param.secondary_opts:  # --x/--no-x: say which one
+            argv.append(param.opts[0] if value else param.secondary_opts[0])
+            continue
+        if param.is_flag and not value:
             continue
         flag = max(param.opts, key=len)
         argv += [flag] if param.is_flag else [flag, str(value)]

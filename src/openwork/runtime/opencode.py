@@ -28,6 +28,7 @@ def opencode_env(
     data_dir: Path,
     dev_mode: bool,
     base: Mapping[str, str] | None = None,
+    config_dir: Path | None = None,
 ) -> dict[str, str]:
     """The child's complete environment. The user's variables pass through (opencode needs provider
     keys and PATH), except ours: no ``OPENWORK_*`` value, tokens included, reaches opencode."""
@@ -36,6 +37,8 @@ def opencode_env(
     env["OPENCODE_SERVER_USERNAME"] = credentials.opencode_username
     env["OPENCODE_SERVER_PASSWORD"] = credentials.opencode_password
     env["OPENCODE_DISABLE_AUTOUPDATE"] = "1"  # versions are managed by openwork, not by opencode
+    if config_dir is not None:
+        env["OPENCODE_CONFIG_DIR"] = str(config_dir)  # our managed tools; the user's config stays untouched
     if dev_mode:
         root = data_dir / "opencode-dev"
         for name in _DEV_DIRS:

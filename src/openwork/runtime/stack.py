@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import structlog
 
 from openwork.auth.credentials import Credentials
 from openwork.config import ServerConfig
+from openwork.errors import SupervisorError
 from openwork.events import EventBus
 from openwork.logging import LogHub
 from openwork.runtime.opencode import OpencodeDriver, opencode_env
+from openwork.runtime.router import RouterDriver
+from openwork.runtime.tools import opencode_config_dir, router_state_file
 from openwork.sidecars.resolver import ResolvedBinary
 from openwork.supervisor.clock import Clock, MonotonicClock
 from openwork.supervisor.process import AsyncioSpawner, Spawner
@@ -24,7 +28,7 @@ log = structlog.get_logger("openwork.runtime")
 
 
 class Stack:
-    """opencode under supervision (the router joins here later). ``start`` waits for health."""
+    """opencode, and the optional router, under supervision. ``start`` waits for opencode's health."""
 
     def __init__(
         self,
@@ -36,6 +40,7 @@ class Stack:
         bus: EventBus,
         clock: Clock | None = None,
         spawner: Spawner | None = None,
+        router_binary: ResolvedBinary | None = None,
     ) -> None:
         self.config = config
         self.records = ChildRecords(config.state_dir / "children.json")
@@ -45,29 +50,65 @@ class Stack:
             binary=binary,
             workspace=config.workspace,
             credentials=credentials,
-            env=opencode_env(credentials=credentials, data_dir=config.data_dir, dev_mode=config.dev_mode),
+            env=opencode_env(
+                credentials=credentials,
+                data_dir=config.data_dir,
+                dev_mode=config.dev_mode,
+                config_dir=opencode_config_dir(config.data_dir) if router_binary is not None else None,
+            ),
             host=config.host if config.host != "localhost" else "127.0.0.1",
             preferred_port=config.opencode_port,
         )
+        spawner = spawner or AsyncioSpawner(records=self.records)
+        clock = clock or MonotonicClock()
         self.opencode = Service(
             name="opencode",
             driver=self.driver,
-            spawner=spawner or AsyncioSpawner(records=self.records),
-            clock=clock or MonotonicClock(),
+            spawner=spawner,
+            clock=clock,
             policy=config.policy,
             required=True,
             on_change=self._published,
             on_line=self._line,
             redact=hub.redactor,
         )
+        self.router_driver: RouterDriver | None = None
+        self.router: Service | None = None
+        self._router_task: asyncio.Task[None] | None = None
+        if router_binary is not None:
+            self.router_driver = RouterDriver(
+                binary=router_binary,
+                workspace=config.workspace,
+                data_dir=config.data_dir,
+                opencode_url=lambda: self.driver.url or "",
+                opencode_auth=(credentials.opencode_username, credentials.opencode_password),
+                base_env=os.environ,
+                state_file=router_state_file(config.data_dir),
+            )
+            self.router = Service(
+                name="router",
+                driver=self.router_driver,
+                spawner=spawner,
+                clock=clock,
+                policy=config.policy,
+                required=config.router_required,
+                # Optional: a failing first start is retried like a crash, and giving up leaves the
+                # stack serving. Required: the first failure is fatal, as for opencode.
+                fail_fast=config.router_required,
+                on_change=self._published,
+                on_line=self._line,
+                redact=hub.redactor,
+            )
 
     @property
     def services(self) -> list[Service]:
-        return [self.opencode]
+        return [self.opencode] + ([self.router] if self.router is not None else [])
 
     def _published(self, status: ServiceStatus) -> None:
         if status.name == "opencode":
             self.driver.mark_running(status.state is ServiceState.RUNNING)
+        elif status.name == "router" and self.router_driver is not None:
+            self.router_driver.mark_running(status.state is ServiceState.RUNNING)
         self.bus.publish("service.state", status.to_json())
 
     def _line(self, service: str, line: str, stream: str) -> None:
@@ -77,6 +118,18 @@ class Stack:
         """Reap what a dead predecessor left, then start opencode and wait until it is healthy."""
         self.records.reap_leftovers()
         await self.opencode.start()
+        if self.router is not None:
+            if self.config.router_required:
+                await self.router.start()
+            else:
+                self._router_task = asyncio.create_task(self._start_optional(self.router), name="router-start")
+
+    @staticmethod
+    async def _start_optional(service: Service) -> None:
+        try:
+            await service.start()
+        except SupervisorError as exc:
+            log.warning("router.gave_up", message=exc.message, consequence="the stack keeps serving without it")
 
     async def wait_failed(self) -> Service:
         """Return the first required service that gives up (never returns while all are fine)."""
@@ -90,9 +143,13 @@ class Stack:
 
     async def stop(self, *, force: bool = False) -> None:
         """Stop every service in reverse start order. Idempotent."""
+        if self._router_task is not None and not self._router_task.done():
+            self._router_task.cancel()
         for service in reversed(self.services):
             await service.stop(force=force)
         await self.driver.aclose()
+        if self.router_driver is not None:
+            await self.router_driver.aclose()
 
     def statuses(self) -> list[ServiceStatus]:
         return [s.status() for s in self.services]

@@ -1,0 +1,93 @@
+"""Managed opencode tools for the router, kept in the opencode config dir the server controls.
+
+The dir is ``<data>/opencode-config`` (passed to opencode as ``OPENCODE_CONFIG_DIR`` while the router is
+enabled), never the user's personal config. Only our two files (recognised by name and marker) are ever
+written or removed there; writes are atomic and skipped when the content is already right.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from openwork.store.atomic import write_atomic
+
+__all__ = ["MARKER", "opencode_config_dir", "router_state_file", "sync_router_tools"]
+
+MARKER = "// Managed by openwork: rewritten on start, removed when the router is disabled."
+
+_STATUS = """{marker}
+import {{ tool }} from "@opencode-ai/plugin"
+import {{ readFileSync }} from "node:fs"
+
+function routerUrl(): string {{
+  return JSON.parse(readFileSync({state}, "utf8")).url
+}}
+
+export default tool({{
+  description: "Read the OpenWork messaging router's status (is it up, which channels it serves).",
+  args: {{}},
+  async execute() {{
+    const res = await fetch(`${{routerUrl()}}/health`)
+    return await res.text()
+  }},
+}})
+"""
+
+_SEND = """{marker}
+import {{ tool }} from "@opencode-ai/plugin"
+import {{ readFileSync }} from "node:fs"
+
+function routerUrl(): string {{
+  return JSON.parse(readFileSync({state}, "utf8")).url
+}}
+
+export default tool({{
+  description: "Send a message to a person or channel through the OpenWork messaging router.",
+  args: {{
+    to: tool.schema.string().describe("Recipient: a user or channel id the router knows"),
+    text: tool.schema.string().describe("The message text"),
+  }},
+  async execute(args) {{
+    const res = await fetch(`${{routerUrl()}}/send`, {{
+      method: "POST",
+      headers: {{ "content-type": "application/json" }},
+      body: JSON.stringify({{ to: args.to, text: args.text }}),
+    }})
+    return await res.text()
+  }},
+}})
+"""
+
+_FILES = {"openwork_router_status.ts": _STATUS, "openwork_router_send.ts": _SEND}
+
+
+def opencode_config_dir(data_dir: Path) -> Path:
+    return data_dir / "opencode-config"
+
+
+def router_state_file(data_dir: Path) -> Path:
+    """Where the server writes the router's current URL for the tools to read."""
+    return opencode_config_dir(data_dir) / "openwork" / "router.json"
+
+
+def sync_router_tools(data_dir: Path, *, enabled: bool) -> list[str]:
+    """Write (enabled) or remove (disabled) the managed tools; returns the files that changed."""
+    tool_dir = opencode_config_dir(data_dir) / "tool"
+    state = str(router_state_file(data_dir))
+    changed = []
+    for name, template in _FILES.items():
+        path = tool_dir / name
+        if enabled:
+            content = template.format(marker=MARKER, state=json.dumps(state))
+            try:
+                current = path.read_text(encoding="utf-8")
+            except OSError:
+                current = None
+            if current != content:
+                write_atomic(path, content, mode=0o644)
+                changed.append(name)
+        elif path.is_file() and path.read_text(encoding="utf-8", errors="replace").startswith(MARKER):
+            path.unlink()  # only our own file: a user's file of the same name has no marker
+            changed.append(name)
+    return changed
