@@ -15,6 +15,7 @@ from openwork.config import ServerConfig
 from openwork.events import EventBus
 from openwork.files.service import FilesService
 from openwork.logging import configure_logging
+from openwork.runtime.control import RuntimeControl
 from openwork.runtime.gateway import OpencodeGateway
 from openwork.runtime.stack import Stack
 from openwork.sidecars.resolver import ResolvedBinary
@@ -55,6 +56,7 @@ def make_context(data_dir: Path, workspace: Path, **config_overrides: Any) -> Ap
         registry=registry,
         files=FilesService(registry=registry, approvals=approvals, data_dir=data_dir),
         approvals=approvals,
+        runtime=RuntimeControl(stack=stack, settings=config.sidecar_settings(), bus=bus),
         gateway=OpencodeGateway(stack.driver, lambda: False),  # opencode never runs in these tests
         url="http://127.0.0.1:8787",
     )

@@ -258,6 +258,7 @@ class _Run:
         from openwork.auth.tokens import TokenService
         from openwork.files.service import FilesService
         from openwork.httpserver import build_server
+        from openwork.runtime.control import RuntimeControl
         from openwork.runtime.gateway import OpencodeGateway
         from openwork.supervisor.state import ServiceState
         from openwork.workspaces.legacy import import_legacy_state, legacy_candidates
@@ -285,6 +286,7 @@ class _Run:
             registry=registry,
             files=FilesService(registry=registry, approvals=approvals, data_dir=self.config.data_dir),
             approvals=approvals,
+            runtime=RuntimeControl(stack=self.stack, settings=self.config.sidecar_settings(), bus=self.stack.bus),
             gateway=OpencodeGateway(self.stack.driver, lambda: opencode.state is ServiceState.RUNNING),
             request_shutdown=self.signals.request_shutdown,
             url=self.url,

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from openwork import __version__
-from openwork.api import approvals, files, proxy, system, tokens, workspaces
+from openwork.api import approvals, files, proxy, runtime, system, tokens, workspaces
 from openwork.api.context import AppContext
 from openwork.api.envelope import install_error_handlers
 from openwork.api.guard import GuardMiddleware
@@ -32,6 +32,8 @@ def create_app(ctx: AppContext) -> ASGIApp:
     app.include_router(workspaces.legacy_router)
     files.include_file_routes(app)
     app.include_router(approvals.router)
+    app.include_router(runtime.router)
+    app.include_router(runtime.legacy_router)
     return GuardMiddleware(
         app,
         allowed_origins=ctx.config.allowed_origins,

@@ -14,6 +14,7 @@ from openwork.auth.tokens import TokenService
 from openwork.config import ServerConfig
 from openwork.events import EventBus
 from openwork.files.service import FilesService
+from openwork.runtime.control import RuntimeControl
 from openwork.runtime.gateway import OpencodeGateway
 from openwork.runtime.stack import Stack
 from openwork.workspaces.registry import WorkspaceRegistry
@@ -32,6 +33,7 @@ class AppContext:
     gateway: OpencodeGateway
     files: FilesService
     approvals: ApprovalService
+    runtime: RuntimeControl
     request_shutdown: Callable[[], None] = lambda: None
     url: str = ""
     pid: int = field(default_factory=os.getpid)

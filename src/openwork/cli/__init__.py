@@ -23,6 +23,7 @@ COMMANDS = {
     "files": "openwork.cli.files:files_group",
     "approvals": "openwork.cli.files:approvals_group",
     "dashboard": "openwork.cli.dashboard:dashboard_cmd",
+    "runtime": "openwork.cli.runtime:runtime_group",
 }
 
 

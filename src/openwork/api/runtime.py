@@ -1,0 +1,46 @@
+"""``/system/runtime/*``: versions, summary and the rolling upgrade (plus the original's ``/runtime/*``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from openwork.api.deps import Caller, Ctx, Host
+from openwork.api.envelope import Envelope, ok
+
+__all__ = ["legacy_router", "router"]
+
+router = APIRouter(prefix="/system/runtime", tags=["runtime"])
+legacy_router = APIRouter(prefix="/runtime", tags=["legacy"])
+
+
+class Upgrade(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    opencodeVersion: str | None = Field(default=None, min_length=1, max_length=64)
+    routerVersion: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+async def summary(request: Request, ctx: Ctx, _caller: Caller) -> dict[str, Any]:
+    """Every managed service: state, pid, version, source, binary path and sha256, policy, last exit; the upgrade."""
+    return ok(request, ctx.runtime.summary())
+
+
+async def versions(request: Request, ctx: Ctx, _caller: Caller) -> dict[str, Any]:
+    return ok(request, ctx.runtime.versions())
+
+
+async def upgrade(request: Request, body: Upgrade, ctx: Ctx, _host: Host) -> dict[str, Any]:
+    """Starts the upgrade and answers at once (202); follow it on /system/events or the summary.
+    A second call while one runs is a 409."""
+    state = ctx.runtime.start_upgrade(opencode_version=body.opencodeVersion, router_version=body.routerVersion)
+    return ok(request, {"upgrade": state.to_json()})
+
+
+for _router in (router, legacy_router):
+    _router.add_api_route("/versions", versions, methods=["GET"], response_model=Envelope[dict[str, Any]])
+    _router.add_api_route(
+        "/upgrade", upgrade, methods=["POST"], status_code=202, response_model=Envelope[dict[str, Any]]
+    )
+router.add_api_route("/summary", summary, methods=["GET"], response_model=Envelope[dict[str, Any]])
