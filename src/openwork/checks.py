@@ -32,7 +32,7 @@ async def run_checks(ctx: AppContext, stack: Stack, *, events: bool) -> bool:
     results: list[tuple[str, bool, str]] = []
     bearer = {"authorization": f"Bearer {ctx.credentials.client_token}"}
     opencode = stack.driver.url or ""
-    directory = {"directory": str(ctx.config.workspace)}
+    directory = {"directory": stack.container_path(str(ctx.config.workspace))}
     timeout = httpx.Timeout(CHECK_TIMEOUT)
     async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
 

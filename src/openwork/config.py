@@ -33,6 +33,8 @@ if TYPE_CHECKING:  # the resolver's imports stay off the thin CLI's path
 __all__ = ["LogFormat", "RestartPolicy", "ServerConfig", "default_data_dir", "new_run_id"]
 
 LogFormat = Literal["pretty", "json"]
+# What `--sandbox` runs when no --sandbox-image is given: glibc and a shell are all opencode needs.
+DEFAULT_SANDBOX_IMAGE = "docker.io/library/debian:bookworm-slim"
 
 
 def new_run_id() -> str:
@@ -88,6 +90,11 @@ class ServerConfig:
     approval_mode: Literal["auto", "manual"] = "manual"  # as the original: writes wait unless told otherwise
     approval_timeout_ms: int = DEFAULT_APPROVAL_TIMEOUT_MS
     hot_reload: bool = True
+    sandbox: str = "none"  # none | auto | docker | podman | container
+    sandbox_engine: Path | None = None
+    sandbox_image: str = DEFAULT_SANDBOX_IMAGE
+    sandbox_persist_dir: Path | None = None  # default <data>/sandbox-persist
+    sandbox_mounts: tuple[str, ...] = ()
     router: bool | None = None  # None: decided by env, workspace config, or whether it is configured
     router_required: bool = False
     hot_reload_debounce_ms: int = 700

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from openwork.api.context import AppContext
     from openwork.httpserver import EmbeddedServer
     from openwork.runtime.hotreload import HotReloader
+    from openwork.runtime.stack import SandboxSetup
+    from openwork.sandbox.mounts import Mount
 
 __all__ = ["EXIT_SIGINT", "EXIT_SIGTERM", "ServeOptions", "serve"]
 
@@ -160,10 +162,18 @@ async def serve(config: ServerConfig, hub: LogHub, opts: ServeOptions | None = N
         sock = bind_listener(config.host, config.port)
         credentials = load_credentials(config.data_dir, client_token=config.client_token, host_token=config.host_token)
         hub.redactor.add(*credentials.values())
+        mounts = _sandbox_mounts(config)  # refused before any binary or engine is touched
         binary = await asyncio.to_thread(_resolve_opencode, config)
+        sandbox = await asyncio.to_thread(_sandbox_setup, config, binary, mounts) if config.sandbox != "none" else None
         router_binary = await asyncio.to_thread(_resolve_router, config)
         stack = Stack(
-            config=config, binary=binary, credentials=credentials, hub=hub, bus=EventBus(), router_binary=router_binary
+            config=config,
+            binary=binary,
+            credentials=credentials,
+            hub=hub,
+            bus=EventBus(),
+            router_binary=router_binary,
+            sandbox=sandbox,
         )
         run = _Run(config=config, stack=stack, binary=binary, credentials=credentials, sock=sock, opts=opts)
         return await run.run()
@@ -183,6 +193,49 @@ def _resolve_opencode(config: ServerConfig) -> ResolvedBinary:
     binary = resolver.resolve("opencode")
     log.info("sidecar.resolved", **binary.to_json())
     return binary
+
+
+def _sandbox_mounts(config: ServerConfig) -> tuple[Mount, ...]:
+    if config.sandbox == "none":
+        if config.sandbox_mounts:
+            raise ConfigError("--sandbox-mount needs --sandbox")
+        return ()
+    from openwork.sandbox.mounts import allowlist_path, load_allowlist, parse_mount
+
+    allowed = load_allowlist(allowlist_path()) if config.sandbox_mounts else []
+    return tuple(parse_mount(spec, allowed) for spec in config.sandbox_mounts)
+
+
+def _sandbox_setup(config: ServerConfig, binary: ResolvedBinary, mounts: tuple[Mount, ...]) -> SandboxSetup:
+    """The engine (checked usable), and a Linux opencode for the container's architecture."""
+    import platform
+
+    from openwork.runtime.stack import SandboxSetup
+    from openwork.sandbox.engine import choose_engine
+    from openwork.sidecars.targets import current_target
+
+    engine = choose_engine(config.sandbox, config.sandbox_engine)
+    arch = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}.get(
+        platform.machine().lower(), "x64"
+    )
+    container_binary = binary.path
+    if not current_target().startswith(f"linux-{arch}"):  # e.g. macOS: the container needs the Linux build
+        container_binary = Resolver(config.sidecar_settings()).resolve("opencode", target=f"linux-{arch}").path
+    log.info(
+        "sandbox.ready",
+        engine=engine.kind,
+        cli=engine.cli,
+        image=config.sandbox_image,
+        binary=str(container_binary),
+        mounts=[f"{m.host}:{m.target}" for m in mounts],
+    )
+    return SandboxSetup(
+        engine=engine,
+        image=config.sandbox_image,
+        persist_dir=config.sandbox_persist_dir or config.data_dir / "sandbox-persist",
+        mounts=mounts,
+        container_binary=container_binary,
+    )
 
 
 def _resolve_router(config: ServerConfig) -> ResolvedBinary | None:
@@ -287,7 +340,9 @@ class _Run:
             files=FilesService(registry=registry, approvals=approvals, data_dir=self.config.data_dir),
             approvals=approvals,
             runtime=RuntimeControl(stack=self.stack, settings=self.config.sidecar_settings(), bus=self.stack.bus),
-            gateway=OpencodeGateway(self.stack.driver, lambda: opencode.state is ServiceState.RUNNING),
+            gateway=OpencodeGateway(
+                self.stack.driver, lambda: opencode.state is ServiceState.RUNNING, self.stack.container_path
+            ),
             request_shutdown=self.signals.request_shutdown,
             url=self.url,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 from click.testing import CliRunner
@@ -39,3 +40,32 @@ def test_serve_path_does_not_import_http_stack_or_other_commands() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_daemon_argv_reproduces_start_flags(tmp_path: Path) -> None:
+    from openwork.cli.serve import daemon_argv, start_cmd
+
+    ctx = start_cmd.make_context(
+        "start",
+        [
+            "--workspace",
+            str(tmp_path),
+            "--no-opencode-router",
+            "--sandbox-mount",
+            "/a:x",
+            "--sandbox-mount",
+            "/b:y",
+            "--approval",
+            "auto",
+            "--port",
+            "0",
+            "--detach",
+        ],
+    )
+    argv = daemon_argv(start_cmd, dict(ctx.params))
+    assert argv[:2] == ["--workspace", str(tmp_path.resolve())]
+    assert "--no-opencode-router" in argv and "--detach" not in argv and "--port" not in argv
+    assert argv[argv.index("--approval") + 1] == "auto"
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--sandbox-mount"] == ["/a:x", "/b:y"]
+    plain = daemon_argv(start_cmd, dict(start_cmd.make_context("start", []).params))
+    assert plain == ["--workspace", str(Path(".").resolve())]  # defaults are not repeated

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from openwork.cli.sidecar_options import pop_sidecar_settings, sidecar_options
-from openwork.config import RestartPolicy, ServerConfig, default_data_dir, new_run_id
+from openwork.config import DEFAULT_SANDBOX_IMAGE, RestartPolicy, ServerConfig, default_data_dir, new_run_id
 from openwork.constants import (
     DEFAULT_APPROVAL_TIMEOUT_MS,
     DEFAULT_BACKOFF_INITIAL,
@@ -113,6 +113,40 @@ def _server_options(func: Callable[..., Any]) -> Callable[..., Any]:
             envvar="OPENWORK_OPENCODE_HOT_RELOAD_COOLDOWN_MS",
         ),
         click.option(
+            "--sandbox",
+            type=click.Choice(["none", "auto", "docker", "podman", "container"]),
+            default="none",
+            show_default=True,
+            envvar="OPENWORK_SANDBOX",
+            help="Run opencode in a container (the workspace stays mounted from the host).",
+        ),
+        click.option(
+            "--sandbox-engine",
+            type=click.Path(dir_okay=False, path_type=Path),
+            envvar="OPENWORK_SANDBOX_ENGINE",
+            help="The engine CLI to use (default: found on PATH). Host quirks: OPENWORK_SANDBOX_ENGINE_ARGS.",
+        ),
+        click.option(
+            "--sandbox-image",
+            default=DEFAULT_SANDBOX_IMAGE,
+            show_default=True,
+            envvar="OPENWORK_SANDBOX_IMAGE",
+            help="Image with glibc and a shell; opencode is mounted into it read-only.",
+        ),
+        click.option(
+            "--sandbox-persist-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            envvar="OPENWORK_SANDBOX_PERSIST_DIR",
+            help="Mounted at /persist for opencode's state. [default: <data dir>/sandbox-persist]",
+        ),
+        click.option(
+            "--sandbox-mount",
+            "sandbox_mounts",
+            multiple=True,
+            metavar="HOST:NAME[:ro]",
+            help="Extra folder at /workspace/extra/NAME, only inside an allowlisted root (repeatable).",
+        ),
+        click.option(
             "--opencode-router/--no-opencode-router",
             "router",
             default=None,
@@ -180,6 +214,11 @@ def run_server(
     hot_reload_cooldown_ms: int,
     router: bool | None,
     router_required: bool,
+    sandbox: str,
+    sandbox_engine: Path | None,
+    sandbox_image: str,
+    sandbox_persist_dir: Path | None,
+    sandbox_mounts: tuple[str, ...],
     restart_max_failures: int,
     restart_backoff_ms: int,
     **sidecar_flags: Any,
@@ -215,6 +254,11 @@ def run_server(
         hot_reload_cooldown_ms=hot_reload_cooldown_ms,
         router=router,
         router_required=router_required,
+        sandbox=sandbox,
+        sandbox_engine=sandbox_engine.expanduser().absolute() if sandbox_engine else None,
+        sandbox_image=sandbox_image,
+        sandbox_persist_dir=sandbox_persist_dir.expanduser().absolute() if sandbox_persist_dir else None,
+        sandbox_mounts=tuple(sandbox_mounts),
         policy=RestartPolicy(max_failures=restart_max_failures, initial_delay=restart_backoff_ms / 1000),
     )
     hub = configure_logging(fmt=config.log_format, run_id=config.run_id, verbose=verbose)
@@ -275,7 +319,11 @@ def daemon_argv(command: click.Command, values: dict[str, Any]) -> list[str]:
         value = values.get(param.name)
         if param.name == "workspace" and value is not None:
             value = Path(value).expanduser().resolve()  # "." means the folder `start` ran in, always passed
-        elif value is None or value == param.default:
+        elif value is None or value == param.default or value == ():
+            continue
+        if param.multiple:
+            for item in value:
+                argv += [max(param.opts, key=len), str(item)]
             continue
         if param.is_flag and param.secondary_opts:  # --x/--no-x: say which one
             argv.append(param.opts[0] if value else param.secondary_opts[0])

@@ -23,8 +23,9 @@ DIRECTORY_HEADER = "x-opencode-directory"
 
 
 class OpencodeGateway:
-    def __init__(self, driver: OpencodeDriver, is_running: Any) -> None:
+    def __init__(self, driver: OpencodeDriver, is_running: Any, directory_map: Any = None) -> None:
         self._driver = driver
+        self._map = directory_map or (lambda path: path)  # sandbox: host folder -> the path inside
         self._is_running = is_running  # () -> bool: the supervisor's view
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(GATEWAY_READ_TIMEOUT, connect=GATEWAY_CONNECT_TIMEOUT),
@@ -52,6 +53,7 @@ class OpencodeGateway:
         read_timeout: float = GATEWAY_READ_TIMEOUT,
     ) -> httpx.Request:
         # The workspace decides the directory: whatever the caller sent for it is replaced.
+        directory = self._map(directory)
         pairs: list[tuple[str, str | int | float | bool | None]] = [(k, v) for k, v in params if k != "directory"]
         query = httpx.QueryParams([*pairs, ("directory", directory)])
         header_list = [(k, v) for k, v in headers if k.lower() != DIRECTORY_HEADER] + [(DIRECTORY_HEADER, directory)]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+from dataclasses import dataclass
+from pathlib import Path
 
 import structlog
 
@@ -14,7 +16,10 @@ from openwork.events import EventBus
 from openwork.logging import LogHub
 from openwork.runtime.opencode import OpencodeDriver, opencode_env
 from openwork.runtime.router import RouterDriver
+from openwork.runtime.sandbox import SandboxDriver
 from openwork.runtime.tools import opencode_config_dir, router_state_file
+from openwork.sandbox.engine import ContainerEngine
+from openwork.sandbox.mounts import Mount
 from openwork.sidecars.resolver import ResolvedBinary
 from openwork.supervisor.clock import Clock, MonotonicClock
 from openwork.supervisor.process import AsyncioSpawner, Spawner
@@ -22,7 +27,18 @@ from openwork.supervisor.records import ChildRecords
 from openwork.supervisor.service import Service
 from openwork.supervisor.state import ServiceState, ServiceStatus
 
-__all__ = ["Stack"]
+__all__ = ["SandboxSetup", "Stack"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SandboxSetup:
+    """Everything checked before a sandboxed stack is built: the engine, the image, the mounts."""
+
+    engine: ContainerEngine
+    image: str
+    persist_dir: Path
+    mounts: tuple[Mount, ...]
+    container_binary: Path
 
 log = structlog.get_logger("openwork.runtime")
 
@@ -41,24 +57,41 @@ class Stack:
         clock: Clock | None = None,
         spawner: Spawner | None = None,
         router_binary: ResolvedBinary | None = None,
+        sandbox: SandboxSetup | None = None,
     ) -> None:
         self.config = config
         self.records = ChildRecords(config.state_dir / "children.json")
         self.bus = bus
         self.hub = hub
-        self.driver = OpencodeDriver(
-            binary=binary,
-            workspace=config.workspace,
-            credentials=credentials,
-            env=opencode_env(
+        config_dir = opencode_config_dir(config.data_dir) if router_binary is not None else None
+        self.sandbox = sandbox
+        self.driver: OpencodeDriver
+        if sandbox is not None:
+            self.driver = SandboxDriver(
+                binary=binary,
+                container_binary=sandbox.container_binary,
+                workspace=config.workspace,
                 credentials=credentials,
+                base_env=os.environ,
+                preferred_port=config.opencode_port,
+                engine=sandbox.engine,
+                image=sandbox.image,
+                persist_dir=sandbox.persist_dir,
+                mounts=sandbox.mounts,
                 data_dir=config.data_dir,
-                dev_mode=config.dev_mode,
-                config_dir=opencode_config_dir(config.data_dir) if router_binary is not None else None,
-            ),
-            host=config.host if config.host != "localhost" else "127.0.0.1",
-            preferred_port=config.opencode_port,
-        )
+                run_id=config.run_id,
+            )
+        else:
+            self.driver = OpencodeDriver(
+                binary=binary,
+                workspace=config.workspace,
+                credentials=credentials,
+                env=opencode_env(
+                    credentials=credentials, data_dir=config.data_dir, dev_mode=config.dev_mode, config_dir=config_dir
+                ),
+                host=config.host if config.host != "localhost" else "127.0.0.1",
+                preferred_port=config.opencode_port,
+            )
         spawner = spawner or AsyncioSpawner(records=self.records)
         clock = clock or MonotonicClock()
         self.opencode = Service(
@@ -100,6 +133,12 @@ class Stack:
                 redact=hub.redactor,
             )
 
+    def container_path(self, host_path: str) -> str:
+        """Where a host folder is for opencode: itself, or (sandbox) its place under /workspace."""
+        if isinstance(self.driver, SandboxDriver):
+            return self.driver.container_path(host_path)
+        return host_path
+
     @property
     def services(self) -> list[Service]:
         return [self.opencode] + ([self.router] if self.router is not None else [])
@@ -117,6 +156,8 @@ class Stack:
     async def start(self) -> None:
         """Reap what a dead predecessor left, then start opencode and wait until it is healthy."""
         self.records.reap_leftovers()
+        if isinstance(self.driver, SandboxDriver):
+            await self.driver.reap_leftovers()
         await self.opencode.start()
         if self.router is not None:
             if self.config.router_required:

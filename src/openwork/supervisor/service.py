@@ -262,6 +262,15 @@ class Service:
         except asyncio.CancelledError:
             await handle.terminate(self._policy.stop_timeout, force=True)
             raise
+        finally:
+            await self._after_exit()
+
+    async def _after_exit(self) -> None:
+        """Let the driver clean up what outlives its process (a sandbox's container)."""
+        hook = getattr(self._driver, "after_exit", None)
+        if hook is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(hook())
 
     def _exit(self, rc: int | None, reason: str) -> ExitInfo:
         return ExitInfo(code=rc, reason=reason, at=self._clock.wall(), last_lines=tuple(self._recent))

@@ -1,0 +1,172 @@
+"""Container engines behind one protocol: the argv they are given is built here, and only here."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from openwork.errors import ConfigError
+from openwork.sandbox.mounts import Mount
+
+__all__ = ["AppleContainerEngine", "ContainerEngine", "DockerLikeEngine", "RunSpec", "choose_engine"]
+
+ENGINE_PROBE_TIMEOUT = 10.0  # `docker info` / `podman version` / `container --version`
+CONTAINER_PORT = 4096
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunSpec:
+    name: str
+    labels: dict[str, str]
+    image: str
+    host_port: int
+    env_file: Path
+    workspace: Path
+    opencode_bin: Path
+    persist_dir: Path
+    mounts: tuple[Mount, ...] = ()
+    command: tuple[str, ...] = field(
+        default=("/opt/opencode/opencode", "serve", "--hostname", "0.0.0.0", "--port", str(CONTAINER_PORT))
+    )
+
+
+class ContainerEngine(Protocol):
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def cli(self) -> str: ...
+
+    def run_argv(self, spec: RunSpec) -> list[str]: ...
+
+    def remove_argv(self, name: str) -> list[str]: ...
+
+    def list_by_label_argv(self, label: str) -> list[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DockerLikeEngine:
+    """docker and podman share this CLI. ``extra`` comes from ``OPENWORK_SANDBOX_ENGINE_ARGS`` (host quirks
+    such as ``--runtime runc``); ``run_extra`` from the same variable's ``run`` part."""
+
+    kind: str
+    cli: str
+    extra: tuple[str, ...] = ()
+    run_extra: tuple[str, ...] = ()
+
+    def run_argv(self, spec: RunSpec) -> list[str]:
+        argv = [self.cli, *self.extra, "run", "--rm", "--init", "--name", spec.name]
+        for key, value in sorted(spec.labels.items()):
+            argv += ["--label", f"{key}={value}"]
+        argv += [
+            *self.run_extra,
+            "--publish",
+            f"127.0.0.1:{spec.host_port}:{CONTAINER_PORT}",  # loopback only
+            "--env-file",
+            str(spec.env_file),  # secrets by file (0600), never argv
+            "--volume",
+            f"{spec.workspace}:/workspace",
+            "--volume",
+            f"{spec.opencode_bin}:/opt/opencode/opencode:ro",
+            "--volume",
+            f"{spec.persist_dir}:/persist",
+        ]
+        for mount in spec.mounts:
+            argv += ["--volume", f"{mount.host}:{mount.target}{':ro' if mount.read_only else ''}"]
+        return [*argv, "--workdir", "/workspace", spec.image, *spec.command]
+
+    def remove_argv(self, name: str) -> list[str]:
+        return [self.cli, *self.extra, "rm", "--force", name]
+
+    def list_by_label_argv(self, label: str) -> list[str]:
+        return [self.cli, *self.extra, "ps", "--all", "--filter", f"label={label}", "--format", "{{.Names}}"]
+
+
+@dataclass(frozen=True, slots=True)
+class AppleContainerEngine:
+    """Apple's ``container`` CLI (macOS on Apple silicon). Its flags differ from docker's in places."""
+
+    kind: str = "container"
+    cli: str = "container"
+
+    def run_argv(self, spec: RunSpec) -> list[str]:
+        argv = [self.cli, "run", "--rm", "--name", spec.name]
+        for key, value in sorted(spec.labels.items()):
+            argv += ["--label", f"{key}={value}"]
+        argv += [
+            "--publish",
+            f"127.0.0.1:{spec.host_port}:{CONTAINER_PORT}",
+            "--env-file",
+            str(spec.env_file),
+            "--volume",
+            f"{spec.workspace}:/workspace",
+            "--volume",
+            f"{spec.opencode_bin}:/opt/opencode/opencode:ro",
+            "--volume",
+            f"{spec.persist_dir}:/persist",
+        ]
+        for mount in spec.mounts:
+            argv += ["--volume", f"{mount.host}:{mount.target}{':ro' if mount.read_only else ''}"]
+        return [*argv, "--workdir", "/workspace", spec.image, *spec.command]
+
+    def remove_argv(self, name: str) -> list[str]:
+        return [self.cli, "delete", "--force", name]
+
+    def list_by_label_argv(self, label: str) -> list[str]:
+        return [self.cli, "list", "--all", "--format", "json"]  # filtered by the caller
+
+
+def _engine_args() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``OPENWORK_SANDBOX_ENGINE_ARGS="--runtime runc -- --ulimit nofile=1024:1024"``: global flags,
+    then ``--``, then flags for ``run``."""
+    raw = shlex.split(os.environ.get("OPENWORK_SANDBOX_ENGINE_ARGS", ""))
+    if "--" in raw:
+        cut = raw.index("--")
+        return tuple(raw[:cut]), tuple(raw[cut + 1 :])
+    return tuple(raw), ()
+
+
+def _usable(argv: list[str]) -> bool:
+    try:
+        return subprocess.run(argv, capture_output=True, timeout=ENGINE_PROBE_TIMEOUT, check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def choose_engine(mode: str, override: Path | None = None) -> ContainerEngine:
+    """``auto``: Apple ``container`` on Apple-silicon macOS, else docker, else podman — each only when usable."""
+    extra, run_extra = _engine_args()
+    candidates: list[str]
+    if mode == "auto":
+        candidates = (["container"] if sys.platform == "darwin" and platform.machine() == "arm64" else []) + [
+            "docker",
+            "podman",
+        ]
+    elif mode in ("docker", "podman", "container"):
+        candidates = [mode]
+    else:
+        raise ConfigError(f"unknown sandbox mode {mode!r}; use none, auto, docker, podman or container")
+    tried = []
+    for kind in candidates:
+        cli = str(override) if override else shutil.which(kind)
+        if not cli:
+            tried.append(f"{kind} (not on PATH)")
+            continue
+        probe = {"docker": [cli, *extra, "info"], "podman": [cli, *extra, "version"], "container": [cli, "--version"]}
+        if not _usable(probe[kind]):
+            tried.append(f"{kind} at {cli} (not usable: `{' '.join(probe[kind][-1:])}` failed)")
+            continue
+        if kind == "container":
+            return AppleContainerEngine(cli=cli)
+        return DockerLikeEngine(kind=kind, cli=cli, extra=extra, run_extra=run_extra)
+    raise ConfigError(
+        "no usable container engine for --sandbox " + mode + ": looked for " + ", ".join(tried),
+        hint="install docker or podman, or pass --sandbox-engine PATH",
+    )
