@@ -316,14 +316,13 @@ def daemon_argv(command: click.Command, values: dict[str, Any]) -> list[str]:
     for param in command.params:
         if not isinstance(param, click.Option) or param.name is None or param.name in _FOREGROUND_ONLY:
             continue
-        value = values.get(param.name)
+        value: Any = values.get(param.name)
         if param.name == "workspace" and value is not None:
             value = Path(value).expanduser().resolve()  # "." means the folder `start` ran in, always passed
         elif value is None or value == param.default or value == ():
             continue
         if param.multiple:
-            for item in value:
-                argv += [max(param.opts, key=len), str(item)]
+            argv += [arg for item in value for arg in (max(param.opts, key=len), str(item))]
             continue
         if param.is_flag and param.secondary_opts:  # --x/--no-x: say which one
             argv.append(param.opts[0] if value else param.secondary_opts[0])
