@@ -191,3 +191,15 @@ async def test_probes_in_flight_are_bounded_and_the_start_deadline_holds() -> No
         await asyncio.wait_for(service.start(), 5)
     assert world.max_in_flight == 4
     assert world.in_flight == 0  # every stuck probe was cancelled when the attempt ended
+
+
+async def test_a_port_lost_to_a_race_is_retried_even_on_the_first_start() -> None:
+    # opencode 1.18 prints only "ServeError" when its port was taken after we checked it.
+    clock = FakeClock()
+    world = FakeWorld(
+        clock=clock, script=[Behaviour(healthy=False, lines=("ServeError",)), Behaviour(healthy=True, runs_for=None)]
+    )
+    service, _ = make(world)
+    await asyncio.wait_for(service.start(), 5)
+    assert service.state is ServiceState.RUNNING and len(world.handles) == 2
+    await service.stop()

@@ -8,7 +8,7 @@ from starlette.types import ASGIApp
 from openwork import __version__
 from openwork.api import approvals, files, proxy, runtime, system, tokens, workspaces
 from openwork.api.context import AppContext
-from openwork.api.envelope import install_error_handlers
+from openwork.api.envelope import ErrorBody, install_error_handlers
 from openwork.api.guard import GuardMiddleware
 
 __all__ = ["create_app"]
@@ -22,6 +22,20 @@ def create_app(ctx: AppContext) -> ASGIApp:
         docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json",
+        # Every route may answer with the error envelope; say so in the schema clients generate from.
+        responses={
+            code: {"model": ErrorBody, "description": text}
+            for code, text in (
+                (400, "invalid_request"),
+                (401, "unauthorized"),
+                (403, "forbidden / write_denied"),
+                (404, "not_found"),
+                (409, "conflict"),
+                (413, "payload_too_large"),
+                (500, "internal_error"),
+                (502, "bad_gateway (opencode is not running or did not answer)"),
+            )
+        },
     )
     app.state.ctx = ctx
     install_error_handlers(app)

@@ -24,7 +24,9 @@ log = structlog.get_logger("openwork.supervisor")
 _LAST_LINES = 20  # output lines kept with an exit record
 _LAST_LINE_CHARS = 2048  # of each such line
 _MAX_PROBES = 4  # start probes in flight at once
-_RETRYABLE_MARKERS = ("eaddrinuse", "address already in use", "address in use")
+# A port taken between our check and the child's bind: retried on a fresh port, not a crash loop.
+# opencode 1.18 says only "ServeError" when its port is taken.
+_RETRYABLE_MARKERS = ("eaddrinuse", "address already in use", "address in use", "serveerror")
 
 
 class ServiceDriver(Protocol):
