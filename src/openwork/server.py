@@ -10,8 +10,10 @@ import os
 import signal
 import socket
 import sys
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import filelock
 import psutil
@@ -40,9 +42,11 @@ if TYPE_CHECKING:
 __all__ = ["EXIT_SIGINT", "EXIT_SIGTERM", "ServeOptions", "serve"]
 
 log = structlog.get_logger("openwork.server")
+_T = TypeVar("_T")
 
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
+BUILD_THREAD_NICENESS = 10  # the HTTP app's build yields the CPU to opencode's start
 HTTP_SHUTDOWN_TIMEOUT = 5  # seconds; mirrors httpserver's, kept here so the CLI path stays import-light
 
 
@@ -382,16 +386,14 @@ class _Run:
         self.signals.install(loop)
         code = 1
         start = asyncio.create_task(self.stack.start(), name="stack-start")
-        version_check = (
-            asyncio.create_task(_check_external_version(self.binary)) if self.binary.source == "external" else None
-        )
+        version_check: asyncio.Task[None] | None = None
         stop_requested = asyncio.ensure_future(self.signals.stop.wait())
         forcer = asyncio.create_task(_force_on_second_signal(self.signals, self.stack))
         http_task: asyncio.Task[None] | None = None
         failed: asyncio.Task[Any] | None = None
         reloader: asyncio.Task[None] | None = None
         try:
-            ctx, http = await asyncio.to_thread(self._build_http)
+            ctx, http = await _in_background_thread(self._build_http)
             self.http = http
             http_task = asyncio.create_task(http.serve(sockets=[self.sock]), name="http")
             self._write_record()
@@ -403,6 +405,9 @@ class _Run:
             if not start.done():
                 raise OpenworkError("the HTTP server stopped unexpectedly")
             await start  # re-raises a start failure with the child's last output
+            if self.binary.source == "external":
+                # `--version` costs opencode a second of CPU: not while it is still booting.
+                version_check = asyncio.create_task(_check_external_version(self.binary))
             if self.config.hot_reload:
                 hot = self._hot_reloader(ctx)
                 await hot.tick()  # the baseline: a change after "ready" is a change
@@ -441,6 +446,34 @@ class _Run:
             with contextlib.suppress(OSError):
                 self.record.unlink()
             log.info("server.stopped", exit_code=code)
+
+
+async def _in_background_thread(func: Callable[[], _T]) -> _T:
+    """Run ``func`` in a fresh thread at a lower CPU priority (Linux: per-thread nice). Building the HTTP
+    app costs ~1 s of CPU while opencode boots on the same cores; opencode's start is what users wait for."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[_T] = loop.create_future()
+
+    def settle(result: _T | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def run() -> None:
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BUILD_THREAD_NICENESS)
+        try:
+            result = func()
+        except BaseException as exc:  # handed to the awaiting coroutine, re-raised there
+            loop.call_soon_threadsafe(settle, None, exc)
+        else:
+            loop.call_soon_threadsafe(settle, result, None)
+
+    threading.Thread(target=run, name="openwork-build-http", daemon=True).start()
+    return await future
 
 
 async def _force_on_second_signal(signals: _Signals, stack: Stack) -> None:
