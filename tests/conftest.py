@@ -13,7 +13,7 @@ from openwork.api.context import AppContext
 from openwork.config import default_data_dir
 from openwork.sidecars.resolver import Resolver, SidecarSettings
 from tests.apphelpers import make_context
-from tests.helpers import ServerProcess
+from tests.helpers import ServerProcess, serve_args
 
 # Computed before any test clears the environment: the cache `scripts/dev` fills.
 _SHARED_SIDECARS = Path(os.environ.get("OPENWORK_SIDECAR_DIR") or default_data_dir() / "sidecars")
@@ -97,16 +97,7 @@ def real_server(
 
     def start(*extra: str, env: dict[str, str] | None = None) -> ServerProcess:
         server = ServerProcess(
-            [
-                "--workspace",
-                str(workspace),
-                "--port",
-                "0",
-                "--allow-external",
-                "--opencode-bin",
-                str(opencode_bin),
-                *extra,
-            ],
+            serve_args(workspace, opencode_bin, *extra),
             env=env,
         )
         serve.append(server)

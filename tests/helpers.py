@@ -22,6 +22,12 @@ READY_TIMEOUT = 60.0  # resolve + start opencode on a busy CI machine
 FIXTURES = Path(__file__).parent / "fixtures" / "bin"
 
 
+def serve_args(workspace: Path | str, opencode_bin: Path | str, *extra: str) -> list[str]:
+    """`openwork serve` arguments for a test: any free port, the given opencode allowed as external."""
+    port = ["--port", "0"]
+    return ["--workspace", str(workspace), *port, "--allow-external", "--opencode-bin", str(opencode_bin), *extra]
+
+
 def wait_for(condition: Callable[[], T], *, timeout: float, interval: float = 0.05, what: str = "condition") -> T:
     """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

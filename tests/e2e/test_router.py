@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from openwork.runtime.tools import MARKER
-from tests.helpers import OPENWORK, ServerProcess, wait_for
+from tests.helpers import OPENWORK, ServerProcess, serve_args, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -69,13 +69,7 @@ def test_required_router_failing_stops_the_stack(workspace: Path, opencode_bin: 
         [
             *OPENWORK,
             "serve",
-            "--workspace",
-            str(workspace),
-            "--port",
-            "0",
-            "--allow-external",
-            "--opencode-bin",
-            str(opencode_bin),
+            *serve_args(workspace, opencode_bin),
             *router_args("--opencode-router-required"),
         ],
         env=env,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import OPENWORK, ServerProcess, wait_for
+from tests.helpers import OPENWORK, ServerProcess, serve_args, wait_for
 from tests.sandbox_image import ENGINE_ARGS, build_image
 
 pytestmark = pytest.mark.e2e
@@ -90,13 +90,7 @@ def test_engine_failures_are_clear_and_leave_nothing(workspace: Path, opencode_b
     base = [
         *OPENWORK,
         "serve",
-        "--workspace",
-        str(workspace),
-        "--port",
-        "0",
-        "--allow-external",
-        "--opencode-bin",
-        str(opencode_bin),
+        *serve_args(workspace, opencode_bin),
         "--sandbox",
         "podman",
     ]

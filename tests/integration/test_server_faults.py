@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.helpers import FIXTURES, OPENWORK, ServerProcess, pid_alive, wait_for
+from tests.helpers import FIXTURES, OPENWORK, ServerProcess, pid_alive, serve_args, wait_for
 
 FAKE = str(FIXTURES / "fake_opencode.py")
 
@@ -18,9 +18,7 @@ def test_sigkilled_server_leaves_no_orphan_and_next_start_reaps_the_group(
     tmp_path: Path, workspace: Path, serve: list[ServerProcess]
 ) -> None:
     env = {**os.environ, "FAKE_OPENCODE_GRANDCHILD": "1"}
-    first = ServerProcess(
-        ["--workspace", str(workspace), "--port", "0", "--allow-external", "--opencode-bin", FAKE], env=env
-    )
+    first = ServerProcess(serve_args(workspace, FAKE), env=env)
     serve.append(first)
     first.start(log_file=tmp_path / "first.log")
     child = first.info["pids"]["opencode"]
@@ -31,7 +29,7 @@ def test_sigkilled_server_leaves_no_orphan_and_next_start_reaps_the_group(
     # the direct child dies with the server (parent-death signal)
     wait_for(lambda: not pid_alive(child), timeout=10, what="opencode to die with its server")
     # the grandchild was orphaned; the next start finds it by the recorded (pid, create_time, group)
-    second = ServerProcess(["--workspace", str(workspace), "--port", "0", "--allow-external", "--opencode-bin", FAKE])
+    second = ServerProcess(serve_args(workspace, FAKE))
     serve.append(second)
     second.start(log_file=tmp_path / "second.log")
     wait_for(lambda: not pid_alive(grandchild), timeout=10, what="leftover grandchild to be reaped")
@@ -41,12 +39,12 @@ def test_sigkilled_server_leaves_no_orphan_and_next_start_reaps_the_group(
 def test_reaping_never_touches_a_live_servers_children(
     tmp_path: Path, workspace: Path, serve: list[ServerProcess]
 ) -> None:
-    first = ServerProcess(["--workspace", str(workspace), "--port", "0", "--allow-external", "--opencode-bin", FAKE])
+    first = ServerProcess(serve_args(workspace, FAKE))
     serve.append(first)
     first.start(log_file=tmp_path / "first.log")
     # a second server on the same data dir is refused before it touches anything
     done = subprocess.run(
-        [*OPENWORK, "serve", "--workspace", str(workspace), "--port", "0", "--allow-external", "--opencode-bin", FAKE],
+        [*OPENWORK, "serve", *serve_args(workspace, FAKE)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -71,13 +69,7 @@ def test_missing_workspace_and_bad_binary_are_clear_errors(tmp_path: Path) -> No
         [
             *OPENWORK,
             "serve",
-            "--workspace",
-            str(ws),
-            "--port",
-            "0",
-            "--allow-external",
-            "--opencode-bin",
-            str(tmp_path / "missing-opencode"),
+            *serve_args(ws, tmp_path / "missing-opencode"),
         ],
         capture_output=True,
         text=True,
@@ -94,13 +86,7 @@ def test_opencode_that_fails_to_start_reports_its_last_output(tmp_path: Path, wo
         [
             *OPENWORK,
             "serve",
-            "--workspace",
-            str(workspace),
-            "--port",
-            "0",
-            "--allow-external",
-            "--opencode-bin",
-            str(broken),
+            *serve_args(workspace, broken),
         ],
         capture_output=True,
         text=True,

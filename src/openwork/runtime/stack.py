@@ -24,7 +24,7 @@ from openwork.sidecars.resolver import ResolvedBinary
 from openwork.supervisor.clock import Clock, MonotonicClock
 from openwork.supervisor.process import AsyncioSpawner, Spawner
 from openwork.supervisor.records import ChildRecords
-from openwork.supervisor.service import Service
+from openwork.supervisor.service import Service, ServiceDriver
 from openwork.supervisor.state import ServiceState, ServiceStatus
 
 __all__ = ["SandboxSetup", "Stack"]
@@ -94,17 +94,21 @@ class Stack:
             )
         spawner = spawner or AsyncioSpawner(records=self.records)
         clock = clock or MonotonicClock()
-        self.opencode = Service(
-            name="opencode",
-            driver=self.driver,
-            spawner=spawner,
-            clock=clock,
-            policy=config.policy,
-            required=True,
-            on_change=self._published,
-            on_line=self._line,
-            redact=hub.redactor,
-        )
+        def service(name: str, driver: ServiceDriver, *, required: bool, fail_fast: bool = True) -> Service:
+            return Service(
+                name=name,
+                driver=driver,
+                spawner=spawner,
+                clock=clock,
+                policy=config.policy,
+                required=required,
+                fail_fast=fail_fast,
+                on_change=self._published,
+                on_line=self._line,
+                redact=hub.redactor,
+            )
+
+        self.opencode = service("opencode", self.driver, required=True)
         self.router_driver: RouterDriver | None = None
         self.router: Service | None = None
         self._router_task: asyncio.Task[None] | None = None
@@ -118,19 +122,10 @@ class Stack:
                 base_env=os.environ,
                 state_file=router_state_file(config.data_dir),
             )
-            self.router = Service(
-                name="router",
-                driver=self.router_driver,
-                spawner=spawner,
-                clock=clock,
-                policy=config.policy,
-                required=config.router_required,
-                # Optional: a failing first start is retried like a crash, and giving up leaves the
-                # stack serving. Required: the first failure is fatal, as for opencode.
-                fail_fast=config.router_required,
-                on_change=self._published,
-                on_line=self._line,
-                redact=hub.redactor,
+            # Optional: a failing first start is retried like a crash, and giving up leaves the
+            # stack serving. Required: the first failure is fatal, as for opencode.
+            self.router = service(
+                "router", self.router_driver, required=config.router_required, fail_fast=config.router_required
             )
 
     def container_path(self, host_path: str) -> str:

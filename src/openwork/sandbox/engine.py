@@ -62,25 +62,8 @@ class DockerLikeEngine:
     run_extra: tuple[str, ...] = ()
 
     def run_argv(self, spec: RunSpec) -> list[str]:
-        argv = [self.cli, *self.extra, "run", "--rm", "--init", "--name", spec.name]
-        for key, value in sorted(spec.labels.items()):
-            argv += ["--label", f"{key}={value}"]
-        argv += [
-            *self.run_extra,
-            "--publish",
-            f"127.0.0.1:{spec.host_port}:{CONTAINER_PORT}",  # loopback only
-            "--env-file",
-            str(spec.env_file),  # secrets by file (0600), never argv
-            "--volume",
-            f"{spec.workspace}:/workspace",
-            "--volume",
-            f"{spec.opencode_bin}:/opt/opencode/opencode:ro",
-            "--volume",
-            f"{spec.persist_dir}:/persist",
-        ]
-        for mount in spec.mounts:
-            argv += ["--volume", f"{mount.host}:{mount.target}{':ro' if mount.read_only else ''}"]
-        return [*argv, "--workdir", "/workspace", spec.image, *spec.command]
+        head = [self.cli, *self.extra, "run", "--rm", "--init", "--name", spec.name]
+        return _run_argv(head, spec, run_extra=self.run_extra)
 
     def remove_argv(self, name: str) -> list[str]:
         return [self.cli, *self.extra, "rm", "--force", name]
@@ -97,30 +80,36 @@ class AppleContainerEngine:
     cli: str = "container"
 
     def run_argv(self, spec: RunSpec) -> list[str]:
-        argv = [self.cli, "run", "--rm", "--name", spec.name]
-        for key, value in sorted(spec.labels.items()):
-            argv += ["--label", f"{key}={value}"]
-        argv += [
-            "--publish",
-            f"127.0.0.1:{spec.host_port}:{CONTAINER_PORT}",
-            "--env-file",
-            str(spec.env_file),
-            "--volume",
-            f"{spec.workspace}:/workspace",
-            "--volume",
-            f"{spec.opencode_bin}:/opt/opencode/opencode:ro",
-            "--volume",
-            f"{spec.persist_dir}:/persist",
-        ]
-        for mount in spec.mounts:
-            argv += ["--volume", f"{mount.host}:{mount.target}{':ro' if mount.read_only else ''}"]
-        return [*argv, "--workdir", "/workspace", spec.image, *spec.command]
+        return _run_argv([self.cli, "run", "--rm", "--name", spec.name], spec, run_extra=())
 
     def remove_argv(self, name: str) -> list[str]:
         return [self.cli, "delete", "--force", name]
 
     def list_by_label_argv(self, label: str) -> list[str]:
         return [self.cli, "list", "--all", "--format", "json"]  # filtered by the caller
+
+
+def _run_argv(head: list[str], spec: RunSpec, *, run_extra: tuple[str, ...]) -> list[str]:
+    """The ``run`` flags docker, podman and Apple ``container`` spell alike."""
+    argv = list(head)
+    for key, value in sorted(spec.labels.items()):
+        argv += ["--label", f"{key}={value}"]
+    argv += [
+        *run_extra,
+        "--publish",
+        f"127.0.0.1:{spec.host_port}:{CONTAINER_PORT}",  # loopback only
+        "--env-file",
+        str(spec.env_file),  # secrets by file (0600), never argv
+        "--volume",
+        f"{spec.workspace}:/workspace",
+        "--volume",
+        f"{spec.opencode_bin}:/opt/opencode/opencode:ro",
+        "--volume",
+        f"{spec.persist_dir}:/persist",
+    ]
+    for mount in spec.mounts:
+        argv += ["--volume", f"{mount.host}:{mount.target}{':ro' if mount.read_only else ''}"]
+    return [*argv, "--workdir", "/workspace", spec.image, *spec.command]
 
 
 def _engine_args() -> tuple[tuple[str, ...], tuple[str, ...]]:
