@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import errno
 import os
 import select
@@ -16,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
+
+from openwork.libc import libc
 
 __all__ = ["Change", "ChangeLog", "InotifyWatcher"]
 
@@ -91,11 +92,10 @@ class InotifyWatcher:
         self._libc: ctypes.CDLL | None = None
 
     def start(self) -> bool:
-        name = ctypes.util.find_library("c")
-        if not name or not hasattr(os, "O_CLOEXEC"):
+        self._libc = libc()
+        if self._libc is None or not hasattr(os, "O_CLOEXEC"):
             return False
         try:
-            self._libc = ctypes.CDLL(name, use_errno=True)
             self._fd = self._libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
         except (OSError, AttributeError):
             return False

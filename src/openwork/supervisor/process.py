@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import ctypes.util
 import functools
 import os
 import signal
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +16,7 @@ import psutil
 import structlog
 
 from openwork.errors import SupervisorError
+from openwork.libc import libc
 from openwork.supervisor.lines import LineSplitter
 from openwork.supervisor.records import ChildRecord, ChildRecords
 
@@ -32,10 +30,7 @@ _POLL = 0.05  # how often descendants are checked while waiting for them to exit
 _READER_DRAIN_TIMEOUT = 1.0  # after the tree is gone, pipes close; never wait longer than this
 _PR_SET_PDEATHSIG = 1
 
-_libc: ctypes.CDLL | None = None
-if sys.platform.startswith("linux"):  # pragma: no branch - the project runs on Linux
-    with contextlib.suppress(OSError):
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_libc = libc()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
