@@ -433,7 +433,7 @@ class _Run:
                     task.cancel()
             self.stack.bus.close()  # ends open SSE streams so the HTTP shutdown is quick
             if self.http is not None:
-                self.http.should_exit = True
+                self.http.request_exit()
             await self.stack.stop(force=self.signals.force.is_set())
             if self.ctx is not None:
                 await self.ctx.gateway.aclose()

@@ -13,8 +13,10 @@ import psutil
 import pytest
 
 from openwork.config import RestartPolicy
-from openwork.supervisor import AsyncioSpawner, MonotonicClock, Service, SpawnSpec
+from openwork.supervisor.clock import MonotonicClock
+from openwork.supervisor.process import AsyncioSpawner, SpawnSpec
 from openwork.supervisor.records import ChildRecords
+from openwork.supervisor.service import Service
 from openwork.supervisor.state import ServiceState
 from tests.helpers import FIXTURES, pid_alive
 

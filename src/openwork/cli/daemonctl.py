@@ -23,7 +23,7 @@ import psutil
 from openwork.cli.client import ServerTarget, Unreachable, find_target, request, server_record
 from openwork.errors import OpenworkError, SupervisorError
 from openwork.store.atomic import ensure_private_dir, write_atomic
-from openwork.supervisor.records import same_process
+from openwork.supervisor.identity import same_process
 
 __all__ = [
     "DAEMON_POLL_INTERVAL",
@@ -38,6 +38,7 @@ DAEMON_START_TIMEOUT = 10.0  # spawn -> server and opencode healthy
 DAEMON_POLL_INTERVAL = 0.25
 DAEMON_STOP_TIMEOUT = 15.0  # shutdown request -> process gone (opencode gets 10 s of it)
 DAEMON_KILL_TIMEOUT = 5.0  # after SIGKILL
+_EXIT_POLL = 0.02  # how often a stopping daemon is checked
 _LOG_TAIL_LINES = 15
 
 
@@ -157,16 +158,31 @@ def _wait_healthy(
     )
 
 
+def _wait_gone(pid: int, timeout: float) -> bool:
+    """True once the process has exited. A zombie has: only its parent can reap it, and a `daemon run`
+    under some other supervisor is reaped when that one gets to it, not when we wait."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        except psutil.Error:
+            pass
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(_EXIT_POLL)
+
+
 def _terminate_group(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGTERM)
-    with contextlib.suppress(psutil.Error):
-        psutil.Process(pid).wait(DAEMON_STOP_TIMEOUT)
+    if _wait_gone(pid, DAEMON_STOP_TIMEOUT):
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
-    with contextlib.suppress(psutil.Error):
-        psutil.Process(pid).wait(DAEMON_KILL_TIMEOUT)
+    _wait_gone(pid, DAEMON_KILL_TIMEOUT)
 
 
 def stop_daemon(data_dir: Path, *, timeout: float = DAEMON_STOP_TIMEOUT) -> dict[str, Any]:
@@ -182,11 +198,7 @@ def stop_daemon(data_dir: Path, *, timeout: float = DAEMON_STOP_TIMEOUT) -> dict
     except (Unreachable, OpenworkError):
         with contextlib.suppress(psutil.Error):
             proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout)
-    except psutil.TimeoutExpired:
+    if not _wait_gone(pid, timeout):
         _terminate_group(pid)
-    except psutil.Error:
-        pass
     _clean_stale(data_dir)
     return {"stopped": True, "wasRunning": True, "pid": pid}

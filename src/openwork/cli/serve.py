@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -266,6 +267,16 @@ def run_server(
     return asyncio.run(serve(config, hub, opts))
 
 
+def _finish(code: int) -> NoReturn:
+    """Exit without the interpreter's teardown. By now every child is stopped, the database closed and
+    the data-dir lock released; unloading a few hundred modules only held `daemon stop` and Ctrl+C
+    ~150 ms longer."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
 @click.command("serve")
 @_workspace_option
 @_server_options
@@ -275,7 +286,7 @@ def serve_cmd(**kwargs: Any) -> None:
     Prints the connect info once opencode is healthy; logs go to stderr. Ctrl+C stops everything in
     order (exit 130); a second Ctrl+C forces. SIGTERM exits 143.
     """
-    sys.exit(run_server(**kwargs))
+    _finish(run_server(**kwargs))
 
 
 @click.command("start")
@@ -303,7 +314,7 @@ def start_cmd(ctx: click.Context, /, no_tui: bool, detach: bool, timeout: float,
         from openwork.cli.dashboard import start_in_background
 
         sys.exit(start_in_background(ctx.command, kwargs, detach=detach, timeout=timeout))
-    sys.exit(run_server(**kwargs))
+    _finish(run_server(**kwargs))
 
 
 _FOREGROUND_ONLY = {"json_output", "check", "check_events", "no_tui", "detach", "timeout", "port", "data_dir"}
@@ -345,4 +356,4 @@ def daemon_argv(command: click.Command, values: dict[str, Any]) -> list[str]:
 @_server_options
 def daemon_run_cmd(**kwargs: Any) -> None:
     """Run the daemon in the foreground (what `openwork daemon start` launches in the background)."""
-    sys.exit(run_server(**kwargs))
+    _finish(run_server(**kwargs))

@@ -23,7 +23,7 @@ __all__ = ["Change", "ChangeLog", "InotifyWatcher"]
 log = structlog.get_logger("openwork.files")
 
 DEFAULT_LOG_SIZE = 10_000
-WATCH_POLL_TIMEOUT = 0.5  # the watcher thread checks for stop this often
+WATCH_POLL_TIMEOUT = 0.5  # the watcher thread checks for stop this often (stop() also wakes it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +89,7 @@ class InotifyWatcher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._fd = -1
+        self._wake = (-1, -1)  # a pipe: stop() writes to it so the thread leaves select at once
         self._libc: ctypes.CDLL | None = None
 
     def start(self) -> bool:
@@ -101,6 +102,7 @@ class InotifyWatcher:
             return False
         if self._fd < 0:
             return False
+        self._wake = os.pipe()
         self._add_tree("")
         self._thread = threading.Thread(target=self._run, name="openwork-files-watch", daemon=True)
         self._thread.start()
@@ -108,12 +110,16 @@ class InotifyWatcher:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._wake[1] >= 0:
+            with contextlib.suppress(OSError):
+                os.write(self._wake[1], b"x")
         if self._thread is not None:
             self._thread.join(WATCH_POLL_TIMEOUT * 4)
-        if self._fd >= 0:
-            with contextlib.suppress(OSError):
-                os.close(self._fd)
-            self._fd = -1
+        for fd in (self._fd, *self._wake):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._fd, self._wake = -1, (-1, -1)
 
     def _add(self, rel: str) -> bool:
         assert self._libc is not None
@@ -138,8 +144,8 @@ class InotifyWatcher:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                ready, _, _ = select.select([self._fd], [], [], WATCH_POLL_TIMEOUT)
-                if not ready:
+                ready, _, _ = select.select([self._fd, self._wake[0]], [], [], WATCH_POLL_TIMEOUT)
+                if self._fd not in ready:
                     continue
                 data = os.read(self._fd, 64 * 1024)
             except OSError:

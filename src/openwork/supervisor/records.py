@@ -21,12 +21,12 @@ import structlog
 
 from openwork.errors import StoreError
 from openwork.store.atomic import read_text, write_atomic
+from openwork.supervisor.identity import TIME_SLACK, same_process
 
 __all__ = ["ChildRecord", "ChildRecords", "same_process"]
 
 log = structlog.get_logger("openwork.supervisor")
 
-_TIME_SLACK = 0.05  # psutil create_time resolution is a clock tick
 
 
 def _self_create_time() -> float:
@@ -41,16 +41,6 @@ class ChildRecord:
     create_time: float
     owner_pid: int = field(default_factory=os.getpid)
     owner_create_time: float = field(default_factory=_self_create_time)
-
-
-def same_process(pid: int, create_time: float) -> psutil.Process | None:
-    try:
-        proc = psutil.Process(pid)
-        if abs(proc.create_time() - create_time) <= _TIME_SLACK:
-            return proc
-    except psutil.Error:
-        pass
-    return None
 
 
 class ChildRecords:
@@ -121,7 +111,7 @@ class ChildRecords:
                 if (
                     proc.pid != record.pid
                     and os.getpgid(proc.pid) == record.pgid
-                    and proc.create_time() >= record.create_time - _TIME_SLACK
+                    and proc.create_time() >= record.create_time - TIME_SLACK
                 ):
                     victims.append(proc)
         pids: list[int] = []

@@ -1,0 +1,218 @@
+"""Side by side: openwork-py against the original TypeScript orchestrator, same machine, same opencode.
+
+Run:
+  .venv/bin/python bench/compare.py --install          # once: npm installs the original into bench/.original
+  .venv/bin/python bench/compare.py [--rounds N] [--markdown]
+
+What is measured, per round, alternating which side goes first:
+  start      `daemon run` launched to "ready" printed (opencode healthy behind it)
+  add        `workspace add DIR --json`, one call
+  list       `workspace list --json`, median of 5 calls
+  idle RSS   the control process(es) 2 s after start: the process tree minus opencode
+  stop       `daemon stop` invoked to no process of the tree alive
+
+Both sides run `daemon run` in the foreground under this script: the original's `daemon start` re-executes
+itself through a bun path that only exists inside its build (it fails here). Both run opencode from the
+same binary. The original 0.18.1 expects opencode 1.17.11 and never reports a 1.18.x healthy (it probes
+before opencode listens and waits forever), so the comparison pins that version for both sides by default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+HERE = Path(__file__).resolve().parent
+ORIGINAL_DIR = HERE / ".original"
+ORIGINAL_VERSION = "0.18.1"
+OPENCODE_VERSION = "1.17.11"  # what openwork-orchestrator 0.18.1 pins
+START_DEADLINE = 60.0
+STOP_DEADLINE = 30.0
+CLI_TIMEOUT = 30.0
+IDLE_SECONDS = 2.0
+LIST_CALLS = 5
+
+
+def install(opencode_version: str) -> None:
+    """npm installs the original CLI, its linux-x64 binary package and the shared opencode build."""
+    ORIGINAL_DIR.mkdir(exist_ok=True)
+    packages = [f"openwork-orchestrator@{ORIGINAL_VERSION}", f"opencode-linux-x64@{opencode_version}"]
+    print(f"npm install {' '.join(packages)} into {ORIGINAL_DIR}", flush=True)
+    subprocess.run(
+        ["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts", "--prefix", str(ORIGINAL_DIR), *packages],
+        check=True,
+        timeout=600,
+    )
+
+
+def original_cli() -> Path:
+    return ORIGINAL_DIR / "node_modules" / "openwork-orchestrator-linux-x64" / "bin" / "openwork"
+
+
+def shared_opencode() -> Path:
+    return ORIGINAL_DIR / "node_modules" / "opencode-linux-x64" / "bin" / "opencode"
+
+
+@dataclass
+class Side:
+    """How one implementation is started, driven and stopped."""
+
+    name: str
+    argv: Callable[[Path, Path], list[str]]  # (data dir, opencode) -> `daemon run` argv
+    ready: Callable[[str], bool]  # a stdout line that says "healthy"
+    cli: Callable[[Path, list[str]], list[str]]  # (data dir, args) -> a thin-client argv
+    results: dict[str, list[float]] = field(default_factory=dict)
+
+    def record(self, metric: str, value: float) -> None:
+        self.results.setdefault(metric, []).append(value)
+
+
+def ours() -> Side:
+    exe = str(Path(sys.executable).with_name("openwork"))
+    return Side(
+        name="openwork-py",
+        argv=lambda data, oc: [exe, "daemon", "run", "--json", "--port", "0", "--data-dir", str(data),
+                               "--allow-external", "--opencode-bin", str(oc)],
+        ready=lambda line: line.startswith("{"),
+        cli=lambda data, args: [exe, *args, "--data-dir", str(data)],
+    )
+
+
+def original() -> Side:
+    exe = str(original_cli())
+    return Side(
+        name="original",
+        argv=lambda data, oc: [exe, "daemon", "run", "--data-dir", str(data), "--opencode-source", "external",
+                               "--allow-external", "--opencode-bin", str(oc)],
+        ready=lambda line: "daemon running on" in line,
+        cli=lambda data, args: [exe, *args, "--data-dir", str(data)],
+    )
+
+
+def isolated_env(root: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENWORK_", "OPENCODE_"))}
+    for sub in ("config", "data", "cache", "state"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+        env[f"XDG_{sub.upper()}_HOME"] = str(root / sub)
+    env["HOME"] = str(root)
+    env["OPENCODE_DISABLE_AUTOUPDATE"] = "1"
+    return env
+
+
+def timed(argv: list[str], env: dict[str, str]) -> float:
+    began = time.perf_counter()
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=CLI_TIMEOUT)
+    elapsed = time.perf_counter() - began
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(argv[:4])} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+    return elapsed
+
+
+def control_rss(proc: psutil.Process, opencode: Path) -> float:
+    """RSS of the tree minus opencode (a process running the shared binary), in MB."""
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            if p.exe() == str(opencode):
+                continue
+            total += p.memory_info().rss
+        except psutil.Error:
+            continue
+    return total / 1e6
+
+
+def one_round(side: Side, root: Path, opencode: Path) -> None:
+    data, folder = root / "data", root / "workspace"
+    folder.mkdir(parents=True)
+    env = isolated_env(root / "home")
+    began = time.perf_counter()
+    proc = subprocess.Popen(side.argv(data, opencode), env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True, start_new_session=True)
+    tree: list[psutil.Process] = []
+    try:
+        assert proc.stdout is not None
+        while True:
+            line = proc.stdout.readline()
+            if not line:
+                raise SystemExit(f"{side.name}: daemon exited before it was ready")
+            if side.ready(line):
+                break
+            if time.perf_counter() - began > START_DEADLINE:
+                raise SystemExit(f"{side.name}: not ready within {START_DEADLINE:g}s")
+        side.record("start (s)", time.perf_counter() - began)
+        added = timed(side.cli(data, ["workspace", "add", str(folder), "--json"]), env)
+        side.record("workspace add (ms)", 1000 * added)
+        lists = [timed(side.cli(data, ["workspace", "list", "--json"]), env) for _ in range(LIST_CALLS)]
+        side.record("workspace list (ms)", 1000 * statistics.median(lists))
+        time.sleep(IDLE_SECONDS)  # idle by definition: nothing is asked of it meanwhile
+        root_proc = psutil.Process(proc.pid)
+        tree = [root_proc, *root_proc.children(recursive=True)]
+        side.record("idle RSS (MB)", control_rss(root_proc, opencode))
+        stop_began = time.perf_counter()
+        timed(side.cli(data, ["daemon", "stop"]), env)
+        deadline = stop_began + STOP_DEADLINE
+        while any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in tree):
+            if time.perf_counter() > deadline:
+                raise SystemExit(f"{side.name}: processes left {STOP_DEADLINE:g}s after stop")
+            time.sleep(0.005)
+        side.record("stop (s)", time.perf_counter() - stop_began)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+        proc.wait(timeout=10)
+        for p in tree:
+            if p.is_running():
+                p.kill()
+
+
+def table(sides: tuple[Side, Side], rounds: int, opencode: Path) -> str:
+    a, b = sides
+    rows = [f"| metric (median of {rounds}) | {a.name} | {b.name} | ratio ({a.name} / {b.name}) |",
+            "| --- | ---: | ---: | ---: |"]
+    for metric in a.results:
+        x, y = statistics.median(a.results[metric]), statistics.median(b.results[metric])
+        rows.append(f"| {metric} | {x:.3f} | {y:.3f} | {x / y:.2f} |")
+    version = subprocess.run([str(opencode), "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
+    return "\n".join(rows) + f"\n\nopencode {version} ({opencode}) on both sides; original {ORIGINAL_VERSION}."
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--install", action="store_true", help="npm install the original and opencode, then exit")
+    parser.add_argument("--opencode-version", default=OPENCODE_VERSION, help="with --install")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    if args.install:
+        if shutil.which("npm") is None:
+            raise SystemExit("npm is needed to install the original")
+        install(args.opencode_version)
+        return
+    if not original_cli().exists() or not shared_opencode().exists():
+        raise SystemExit(f"the original is not installed in {ORIGINAL_DIR}: run `bench/compare.py --install` first")
+    sides = (ours(), original())
+    opencode = shared_opencode()
+    with tempfile.TemporaryDirectory(prefix="openwork-compare-") as tmp:
+        for i in range(args.rounds):
+            order = sides if i % 2 == 0 else sides[::-1]
+            for side in order:
+                one_round(side, Path(tmp) / f"{side.name}-{i}", opencode)
+            print(f"round {i + 1}: " + "  ".join(
+                f"{s.name} start {s.results['start (s)'][-1]:.3f}s rss {s.results['idle RSS (MB)'][-1]:.1f} MB"
+                for s in sides), flush=True)
+    print()
+    print(table(sides, args.rounds, opencode))
+
+
+if __name__ == "__main__":
+    main()
