@@ -20,8 +20,11 @@ before opencode listens and waits forever), so the comparison pins that version 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import selectors
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -37,7 +40,7 @@ HERE = Path(__file__).resolve().parent
 ORIGINAL_DIR = HERE / ".original"
 ORIGINAL_VERSION = "0.18.1"
 OPENCODE_VERSION = "1.17.11"  # what openwork-orchestrator 0.18.1 pins
-START_DEADLINE = 60.0
+START_DEADLINE = 30.0  # a start not ready by then is counted as hung, and the round goes on
 STOP_DEADLINE = 30.0
 CLI_TIMEOUT = 30.0
 IDLE_SECONDS = 2.0
@@ -73,6 +76,7 @@ class Side:
     ready: Callable[[str], bool]  # a stdout line that says "healthy"
     cli: Callable[[Path, list[str]], list[str]]  # (data dir, args) -> a thin-client argv
     results: dict[str, list[float]] = field(default_factory=dict)
+    hung: int = 0  # starts that never reported ready
 
     def record(self, metric: str, value: float) -> None:
         self.results.setdefault(metric, []).append(value)
@@ -119,6 +123,26 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
     return elapsed
 
 
+def wait_ready(proc: subprocess.Popen[bytes], ready: Callable[[str], bool], deadline: float) -> bool:
+    """Read stdout lines until one says ready, the process exits, or the deadline passes."""
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    buffered = b""
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        while (left := deadline - time.perf_counter()) > 0:
+            if not sel.select(left):
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                raise SystemExit(f"daemon exited ({proc.wait(timeout=10)}) before it was ready")
+            buffered += chunk
+            *lines, buffered = buffered.split(b"\n")
+            if any(ready(line.decode(errors="replace")) for line in lines):
+                return True
+    return False
+
+
 def control_rss(proc: psutil.Process, opencode: Path) -> float:
     """RSS of the tree minus opencode (a process running the shared binary), in MB."""
     total = 0
@@ -138,18 +162,13 @@ def one_round(side: Side, root: Path, opencode: Path) -> None:
     env = isolated_env(root / "home")
     began = time.perf_counter()
     proc = subprocess.Popen(side.argv(data, opencode), env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True, start_new_session=True)
+                            start_new_session=True)
     tree: list[psutil.Process] = []
     try:
-        assert proc.stdout is not None
-        while True:
-            line = proc.stdout.readline()
-            if not line:
-                raise SystemExit(f"{side.name}: daemon exited before it was ready")
-            if side.ready(line):
-                break
-            if time.perf_counter() - began > START_DEADLINE:
-                raise SystemExit(f"{side.name}: not ready within {START_DEADLINE:g}s")
+        if not wait_ready(proc, side.ready, began + START_DEADLINE):
+            side.hung += 1
+            print(f"{side.name}: not ready within {START_DEADLINE:g}s (counted as hung)", flush=True)
+            return
         side.record("start (s)", time.perf_counter() - began)
         added = timed(side.cli(data, ["workspace", "add", str(folder), "--json"]), env)
         side.record("workspace add (ms)", 1000 * added)
@@ -168,21 +187,25 @@ def one_round(side: Side, root: Path, opencode: Path) -> None:
             time.sleep(0.005)
         side.record("stop (s)", time.perf_counter() - stop_began)
     finally:
+        if not tree:
+            with contextlib.suppress(psutil.Error):
+                tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
         if proc.poll() is None:
-            os.killpg(proc.pid, 9)
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
         for p in tree:
-            if p.is_running():
+            with contextlib.suppress(psutil.Error):
                 p.kill()
 
 
 def table(sides: tuple[Side, Side], rounds: int, opencode: Path) -> str:
     a, b = sides
-    rows = [f"| metric (median of {rounds}) | {a.name} | {b.name} | ratio ({a.name} / {b.name}) |",
+    rows = [f"| metric (median over {rounds} rounds) | {a.name} | {b.name} | ratio ({a.name} / {b.name}) |",
             "| --- | ---: | ---: | ---: |"]
     for metric in a.results:
-        x, y = statistics.median(a.results[metric]), statistics.median(b.results[metric])
+        x, y = statistics.median(a.results[metric]), statistics.median(b.results.get(metric, [float("nan")]))
         rows.append(f"| {metric} | {x:.3f} | {y:.3f} | {x / y:.2f} |")
+    rows.append(f"| starts that never became ready | {a.hung} | {b.hung} | |")
     version = subprocess.run([str(opencode), "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
     return "\n".join(rows) + f"\n\nopencode {version} ({opencode}) on both sides; original {ORIGINAL_VERSION}."
 
@@ -208,7 +231,7 @@ def main() -> None:
             for side in order:
                 one_round(side, Path(tmp) / f"{side.name}-{i}", opencode)
             print(f"round {i + 1}: " + "  ".join(
-                f"{s.name} start {s.results['start (s)'][-1]:.3f}s rss {s.results['idle RSS (MB)'][-1]:.1f} MB"
+                f"{s.name} start {s.results.get('start (s)', [float('nan')])[-1]:.3f}s hung {s.hung}"
                 for s in sides), flush=True)
     print()
     print(table(sides, args.rounds, opencode))
