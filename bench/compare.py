@@ -36,6 +36,8 @@ from pathlib import Path
 
 import psutil
 
+from _common import isolated_env
+
 HERE = Path(__file__).resolve().parent
 ORIGINAL_DIR = HERE / ".original"
 ORIGINAL_VERSION = "0.18.1"
@@ -102,16 +104,6 @@ def original() -> Side:
         ready=lambda line: "daemon running on" in line,
         cli=lambda data, args: [exe, *args, "--data-dir", str(data)],
     )
-
-
-def isolated_env(root: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENWORK_", "OPENCODE_"))}
-    for sub in ("config", "data", "cache", "state"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
-        env[f"XDG_{sub.upper()}_HOME"] = str(root / sub)
-    env["HOME"] = str(root)
-    env["OPENCODE_DISABLE_AUTOUPDATE"] = "1"
-    return env
 
 
 def timed(argv: list[str], env: dict[str, str]) -> float:

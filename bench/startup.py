@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,27 +21,12 @@ from pathlib import Path
 import httpx
 import psutil
 
+from _common import free_port, isolated_env
 from openwork.config import default_data_dir
 from openwork.constants import DEFAULT_START_PROBE_TIMEOUT
 from openwork.sidecars.resolver import Resolver, SidecarSettings
 
 DEADLINE = 60.0  # per start
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def isolated_env(root: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENWORK_", "OPENCODE_"))}
-    for sub in ("config", "data", "cache", "state"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
-        env[f"XDG_{sub.upper()}_HOME"] = str(root / sub)
-    env["HOME"] = str(root)
-    env["OPENCODE_DISABLE_AUTOUPDATE"] = "1"
-    return env
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
