@@ -161,10 +161,14 @@ def _wait_healthy(
 def _wait_gone(pid: int, timeout: float) -> bool:
     """True once the process has exited. A zombie has: only its parent can reap it, and a `daemon run`
     under some other supervisor is reaped when that one gets to it, not when we wait."""
+    try:
+        proc = psutil.Process(pid)  # identity (create time) fixed here: a reused pid is not "ours"
+    except psutil.NoSuchProcess:
+        return True
     deadline = time.monotonic() + timeout
     while True:
         try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+            if not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE:
                 return True
         except psutil.NoSuchProcess:
             return True
