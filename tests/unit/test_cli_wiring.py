@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from click.testing import CliRunner
 
-from openwork.cli import COMMANDS, cli
+from openwork.cli import COMMANDS, SUMMARIES, cli
 
 
 def test_every_lazy_command_resolves_and_has_help() -> None:
@@ -22,6 +22,22 @@ def test_every_lazy_command_resolves_and_has_help() -> None:
         assert "Usage:" in result.output
     listing = runner.invoke(cli, ["--help"]).output
     assert all(name in listing for name in COMMANDS)
+
+
+def test_listed_summaries_are_the_commands_own_and_listing_imports_none() -> None:
+    assert SUMMARIES.keys() == COMMANDS.keys()
+    for name in COMMANDS:
+        command = cli.get_command(click.Context(cli), name)
+        assert command is not None
+        assert SUMMARIES[name] == command.get_short_help_str(limit=1000), name
+    code = (
+        "import sys; from click.testing import CliRunner; from openwork.cli import cli;"
+        "out = CliRunner().invoke(cli, ['--help']).output; assert 'workspace' in out and 'serve' in out, out;"
+        "print(','.join(m for m in sys.modules if m.startswith('openwork.cli.') and m not in"
+        " ('openwork.cli.lazy', 'openwork.cli.output')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == ""
 
 
 def test_unknown_command_is_a_usage_error() -> None:

@@ -8,7 +8,7 @@ from openwork import __version__
 from openwork.cli.lazy import LazyGroup
 from openwork.cli.output import run_cli
 
-__all__ = ["COMMANDS", "cli", "main"]
+__all__ = ["COMMANDS", "SUMMARIES", "cli", "main"]
 
 
 # name -> "module:attribute"; each command module is imported only when that command runs.
@@ -26,10 +26,27 @@ COMMANDS = {
     "runtime": "openwork.cli.runtime:runtime_group",
 }
 
+# What `openwork --help` lists, so listing does not import every command (a test keeps these equal to
+# the commands' own first lines).
+SUMMARIES = {
+    "serve": "Run the OpenWork server and supervise opencode in this process (no dashboard).",
+    "start": "Start a workspace: the server, opencode, and (in a terminal) the dashboard.",
+    "status": "Report server and opencode health.",
+    "sidecars": "The binaries the stack runs, verified into a cache under the data dir.",
+    "daemon": "The OpenWork server in the background, serving every registered workspace.",
+    "workspace": "Registered workspace folders (one opencode serves them all, by directory).",
+    "instance": "opencode's per-workspace instances.",
+    "files": "Remote file access to a workspace through short-lived file sessions.",
+    "approvals": "Writes waiting for the host's decision (manual approval mode).",
+    "dashboard": "Open the dashboard on a running server (`d` leaves it running, `q` stops it).",
+    "runtime": "What the stack runs, and upgrading it (verified first, one service at a time, rolled back on failure).",
+}
+
 
 @click.group(
     cls=LazyGroup,
     lazy_commands=COMMANDS,
+    lazy_summaries=SUMMARIES,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(__version__, prog_name="openwork")
