@@ -8,6 +8,7 @@ import httpx
 import structlog
 
 from openwork.api.context import AppContext
+from openwork.runtime.loopback import no_tls
 from openwork.runtime.stack import Stack
 
 __all__ = ["CHECK_TIMEOUT", "run_checks"]
@@ -34,7 +35,7 @@ async def run_checks(ctx: AppContext, stack: Stack, *, events: bool) -> bool:
     opencode = stack.driver.url or ""
     directory = {"directory": stack.container_path(str(ctx.config.workspace))}
     timeout = httpx.Timeout(CHECK_TIMEOUT)
-    async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
+    async with httpx.AsyncClient(timeout=timeout, trust_env=False, verify=no_tls()) as client:
 
         async def check(name: str, coro: object) -> None:
             try:

@@ -70,23 +70,24 @@ class EmbeddedServer(uvicorn.Server):
 
 def build_server(ctx: AppContext) -> EmbeddedServer:
     app = create_app(ctx)
-    warm_routes(app)
-    return EmbeddedServer(
-        uvicorn.Config(
-            app,
-            log_config=None,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=HTTP_SHUTDOWN_TIMEOUT,
-        )
+    config = uvicorn.Config(
+        app,
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        ws="none",  # no WebSocket routes: do not import a WebSocket library
+        timeout_graceful_shutdown=HTTP_SHUTDOWN_TIMEOUT,
     )
+    config.load()  # here, in the build thread: `serve` would import the protocol classes on the main one
+    return EmbeddedServer(config)
 
 
-def warm_routes(app: Any) -> int:
-    """FastAPI builds each router's route table on the first request that walks it (~100 ms for ours);
-    a request that matches nothing walks them all. Done here, in the build thread on its own loop, the
-    first real request (the desktop's, or a `workspace add`) does not pay for it."""
+async def warm_routes(app: Any) -> int:
+    """FastAPI builds each router's route table on the first request that walks it (~100 ms of CPU for
+    ours); a request that matches nothing walks them all. The server runs this once it is ready: not
+    while opencode boots (that CPU would slow opencode's start), and before a real first request (the
+    desktop's, or a `workspace add`) has to pay for it. Returns the status (404)."""
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -110,5 +111,5 @@ def warm_routes(app: Any) -> int:
         if message["type"] == "http.response.start":
             status.append(message["status"])
 
-    asyncio.run(app(scope, receive, send))
+    await app(scope, receive, send)
     return status[0] if status else 0

@@ -15,29 +15,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
-import filelock
 import psutil
 import structlog
 
 from openwork import __version__
-from openwork.auth.credentials import Credentials, load_credentials
+from openwork.auth.credentials import Credentials
 from openwork.config import ServerConfig
-from openwork.errors import ConfigError, OpenworkError
+from openwork.errors import OpenworkError
 from openwork.events import EventBus
+from openwork.gcpolicy import settle_after_start_up
+from openwork.launch import Launch, prepare
 from openwork.logging import LogHub
-from openwork.runtime.ports import bind_listener
 from openwork.runtime.stack import Stack
-from openwork.sidecars.progress import CallbackProgress
-from openwork.sidecars.resolver import ResolvedBinary, Resolver
-from openwork.store.atomic import ensure_private_dir, write_atomic
+from openwork.sidecars.resolver import ResolvedBinary
+from openwork.store.atomic import write_atomic
 from openwork.store.db import Database
 
 if TYPE_CHECKING:
     from openwork.api.context import AppContext
     from openwork.httpserver import EmbeddedServer
     from openwork.runtime.hotreload import HotReloader
-    from openwork.runtime.stack import SandboxSetup
-    from openwork.sandbox.mounts import Mount
 
 __all__ = ["EXIT_SIGINT", "EXIT_SIGTERM", "ServeOptions", "serve"]
 
@@ -100,18 +97,6 @@ class _Signals:
         return EXIT_SIGTERM if self.received == signal.SIGTERM else EXIT_SIGINT
 
 
-def _lock_data_dir(config: ServerConfig) -> filelock.BaseFileLock:
-    lock = filelock.FileLock(str(config.state_dir / "server.lock"), timeout=0)
-    try:
-        lock.acquire()
-    except filelock.Timeout as exc:
-        raise ConfigError(
-            f"another openwork server is already using the data dir {config.data_dir}",
-            hint="stop it, or pass a different --data-dir",
-        ) from exc
-    return lock
-
-
 def _connect_info(ctx: AppContext, binary: ResolvedBinary, stack: Stack) -> dict[str, object]:
     opencode = stack.opencode.status()
     return {
@@ -153,118 +138,41 @@ async def _first(*aws: asyncio.Future[Any]) -> None:
     await asyncio.wait(aws, return_when=asyncio.FIRST_COMPLETED)
 
 
-async def serve(config: ServerConfig, hub: LogHub, opts: ServeOptions | None = None) -> int:
+async def serve(
+    config: ServerConfig, hub: LogHub, opts: ServeOptions | None = None, launch: Launch | None = None
+) -> int:
     """Run the server until a signal, a required service giving up, or (with ``--check``) the end of
-    the checks. Returns the process exit code."""
+    the checks. Returns the process exit code. ``launch``: what ``openwork.launch.prepare`` acquired
+    (opencode perhaps already started); prepared here when not given. Released on return either way."""
     opts = opts or ServeOptions()
-    ensure_private_dir(config.data_dir)
-    ensure_private_dir(config.state_dir)
-    lock = _lock_data_dir(config)
-    sock: socket.socket | None = None
+    launch = launch or prepare(config)
     run: _Run | None = None
     try:
-        sock = bind_listener(config.host, config.port)
-        credentials = load_credentials(config.data_dir, client_token=config.client_token, host_token=config.host_token)
-        hub.redactor.add(*credentials.values())
-        mounts = _sandbox_mounts(config)  # refused before any binary or engine is touched
-        binary = await asyncio.to_thread(_resolve_opencode, config)
-        sandbox = await asyncio.to_thread(_sandbox_setup, config, binary, mounts) if config.sandbox != "none" else None
-        router_binary = await asyncio.to_thread(_resolve_router, config)
+        hub.redactor.add(*launch.credentials.values())
+        launch.log.flush()
         stack = Stack(
             config=config,
-            binary=binary,
-            credentials=credentials,
+            binary=launch.binary,
+            credentials=launch.credentials,
             hub=hub,
             bus=EventBus(),
-            router_binary=router_binary,
-            sandbox=sandbox,
+            router_binary=launch.router_binary,
+            sandbox=launch.sandbox,
+            early=launch.take_early(),
         )
-        run = _Run(config=config, stack=stack, binary=binary, credentials=credentials, sock=sock, opts=opts)
+        run = _Run(
+            config=config,
+            stack=stack,
+            binary=launch.binary,
+            credentials=launch.credentials,
+            sock=launch.sock,
+            opts=opts,
+        )
         return await run.run()
     finally:
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.close()
         if run is not None and run.db is not None:
             run.db.close()
-        lock.release()
-
-
-def _resolve_opencode(config: ServerConfig) -> ResolvedBinary:
-    resolver = Resolver(
-        config.sidecar_settings(), CallbackProgress(lambda msg: log.info("sidecar.progress", message=msg))
-    )
-    binary = resolver.resolve("opencode")
-    log.info("sidecar.resolved", **binary.to_json())
-    return binary
-
-
-def _sandbox_mounts(config: ServerConfig) -> tuple[Mount, ...]:
-    if config.sandbox == "none":
-        if config.sandbox_mounts:
-            raise ConfigError("--sandbox-mount needs --sandbox")
-        return ()
-    from openwork.sandbox.mounts import allowlist_path, load_allowlist, parse_mount
-
-    allowed = load_allowlist(allowlist_path()) if config.sandbox_mounts else []
-    return tuple(parse_mount(spec, allowed) for spec in config.sandbox_mounts)
-
-
-def _sandbox_setup(config: ServerConfig, binary: ResolvedBinary, mounts: tuple[Mount, ...]) -> SandboxSetup:
-    """The engine (checked usable), and a Linux opencode for the container's architecture."""
-    import platform
-
-    from openwork.runtime.stack import SandboxSetup
-    from openwork.sandbox.engine import choose_engine
-    from openwork.sidecars.targets import current_target
-
-    engine = choose_engine(config.sandbox, config.sandbox_engine)
-    arch = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}.get(
-        platform.machine().lower(), "x64"
-    )
-    container_binary = binary.path
-    if not current_target().startswith(f"linux-{arch}"):  # e.g. macOS: the container needs the Linux build
-        container_binary = Resolver(config.sidecar_settings()).resolve("opencode", target=f"linux-{arch}").path
-    log.info(
-        "sandbox.ready",
-        engine=engine.kind,
-        cli=engine.cli,
-        image=config.sandbox_image,
-        binary=str(container_binary),
-        mounts=[f"{m.host}:{m.target}" for m in mounts],
-    )
-    return SandboxSetup(
-        engine=engine,
-        image=config.sandbox_image,
-        persist_dir=config.sandbox_persist_dir or config.data_dir / "sandbox-persist",
-        mounts=mounts,
-        container_binary=container_binary,
-    )
-
-
-def _resolve_router(config: ServerConfig) -> ResolvedBinary | None:
-    """The router's binary when it is enabled; the managed tools follow that decision."""
-    from openwork.runtime.router import router_enabled
-    from openwork.runtime.tools import sync_router_tools
-
-    enabled, why = router_enabled(
-        flag=config.router, env=os.environ, workspace=config.workspace, data_dir=config.data_dir
-    )
-    binary: ResolvedBinary | None = None
-    if enabled:
-        try:
-            binary = Resolver(config.sidecar_settings()).resolve("opencode-router")
-            log.info("router.enabled", reason=why, **binary.to_json())
-        except OpenworkError as exc:
-            if config.router_required:
-                raise
-            log.warning("router.unavailable", reason=why, error=exc.message, consequence="running without it")
-    else:
-        log.info("router.disabled", reason=why)
-    changed = sync_router_tools(config.data_dir, enabled=binary is not None)
-    if changed:
-        log.info("router.tools_synced", files=changed, installed=binary is not None)
-    return binary
+        launch.close()
 
 
 async def _check_external_version(binary: ResolvedBinary) -> None:
@@ -392,12 +300,18 @@ class _Run:
         http_task: asyncio.Task[None] | None = None
         failed: asyncio.Task[Any] | None = None
         reloader: asyncio.Task[None] | None = None
+        baseline: asyncio.Task[None] | None = None
         try:
             ctx, http = await _in_background_thread(self._build_http)
             self.http = http
             http_task = asyncio.create_task(http.serve(sockets=[self.sock]), name="http")
             self._write_record()
             log.info("server.listening", url=self.url, pid=os.getpid(), run_id=self.config.run_id)
+            hot: HotReloader | None = None
+            if self.config.hot_reload:
+                # The baseline is taken while opencode boots: a change from now on is a change.
+                hot = self._hot_reloader(ctx)
+                baseline = asyncio.create_task(hot.tick(), name="hot-reload-baseline")
             await _first(start, stop_requested, http_task)
             if self.signals.stopping:
                 code = self.signals.exit_code
@@ -408,11 +322,14 @@ class _Run:
             if self.binary.source == "external":
                 # `--version` costs opencode a second of CPU: not while it is still booting.
                 version_check = asyncio.create_task(_check_external_version(self.binary))
-            if self.config.hot_reload:
-                hot = self._hot_reloader(ctx)
-                await hot.tick()  # the baseline: a change after "ready" is a change
+            if hot is not None and baseline is not None:
+                await baseline
                 reloader = asyncio.create_task(hot.run(), name="hot-reload")
             _print_ready(_connect_info(ctx, self.binary, self.stack), self.credentials, self.opts)
+            from openwork.httpserver import warm_routes  # loaded by the build thread already
+
+            await warm_routes(http.config.app)
+            settle_after_start_up()
             if self.opts.check or self.opts.check_events:
                 checks = importlib.import_module("openwork.checks")
                 code = 0 if await checks.run_checks(ctx, self.stack, events=self.opts.check_events) else 1
@@ -428,7 +345,7 @@ class _Run:
                 log.error("server.http_stopped", message="the HTTP server stopped unexpectedly")
             return code
         finally:
-            for task in (start, stop_requested, failed, version_check, reloader):
+            for task in (start, stop_requested, failed, version_check, reloader, baseline):
                 if task is not None and not task.done():
                     task.cancel()
             self.stack.bus.close()  # ends open SSE streams so the HTTP shutdown is quick

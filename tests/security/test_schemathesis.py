@@ -32,8 +32,18 @@ def live() -> Iterator[ServerProcess]:
         env.update(HOME=str(home), OPENWORK_DATA_DIR=str(root / "data"), OPENCODE_DISABLE_AUTOUPDATE="1")
         binary = Resolver(SidecarSettings(sidecar_dir=_SHARED_SIDECARS)).resolve("opencode").path
         server = ServerProcess(
-            ["--workspace", str(root / "ws"), "--port", "0", "--allow-external", "--opencode-bin", str(binary),
-             "--approval", "auto", "--no-opencode-hot-reload"],
+            [
+                "--workspace",
+                str(root / "ws"),
+                "--port",
+                "0",
+                "--allow-external",
+                "--opencode-bin",
+                str(binary),
+                "--approval",
+                "auto",
+                "--no-opencode-hot-reload",
+            ],
             env=env,
         )
         server.start(log_file=root / "server.log")

@@ -13,9 +13,10 @@ from tests.apphelpers import asgi_client
 
 pytestmark = pytest.mark.anyio
 
+
 async def test_warm_up_matches_nothing_and_leaves_the_app_serving(ctx: AppContext) -> None:
     app = create_app(ctx)
-    assert await asyncio.to_thread(warm_routes, app) == 404  # on its own loop, as in the build thread
+    assert await warm_routes(app) == 404
     async with asgi_client(ctx, token=ctx.credentials.client_token) as client:
         r = await client.get("/workspaces")
     assert r.status_code == 200 and r.json()["ok"] is True

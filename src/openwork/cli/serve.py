@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -22,8 +21,9 @@ from openwork.constants import (
     DEFAULT_PORT,
 )
 from openwork.errors import ConfigError
-from openwork.logging import configure_logging
-from openwork.server import ServeOptions, serve
+
+if TYPE_CHECKING:
+    from openwork.logging import LogHub
 
 __all__ = ["daemon_run_cmd", "run_server", "serve_cmd", "start_cmd"]
 
@@ -262,9 +262,31 @@ def run_server(
         sandbox_mounts=tuple(sandbox_mounts),
         policy=RestartPolicy(max_failures=restart_max_failures, initial_delay=restart_backoff_ms / 1000),
     )
-    hub = configure_logging(fmt=config.log_format, run_id=config.run_id, verbose=verbose)
-    opts = ServeOptions(json_output=json_output, check=check, check_events=check_events)
-    return asyncio.run(serve(config, hub, opts))
+    from openwork.gcpolicy import relax_for_start_up
+    from openwork.launch import prepare
+
+    relax_for_start_up()  # until the server is ready (see gcpolicy)
+    hubs: list[LogHub] = []
+
+    def logging_ready() -> LogHub:
+        if not hubs:
+            from openwork.logging import configure_logging
+
+            hubs.append(configure_logging(fmt=config.log_format, run_id=config.run_id, verbose=verbose))
+        return hubs[0]
+
+    # opencode starts here, before the server's own modules (and logging's) are imported: they load
+    # while it boots.
+    launch = prepare(config, logging_ready=logging_ready)
+    try:
+        import asyncio
+
+        from openwork.server import ServeOptions, serve
+
+        opts = ServeOptions(json_output=json_output, check=check, check_events=check_events)
+        return asyncio.run(serve(config, logging_ready(), opts, launch))
+    finally:
+        launch.close()
 
 
 def _finish(code: int) -> NoReturn:

@@ -1,6 +1,5 @@
-"""The running stack: opencode (and later the router) under supervision, plus what they need."""
+"""The running stack: opencode (and the optional router) under supervision, plus what they need.
 
-from openwork.runtime.opencode import OpencodeDriver, opencode_env
-from openwork.runtime.stack import Stack
-
-__all__ = ["OpencodeDriver", "Stack", "opencode_env"]
+Import the submodules themselves (``openwork.runtime.stack`` ...): the launch path imports
+``runtime.ports`` and ``runtime.opencode`` before opencode is spawned and must not pay for the rest.
+"""

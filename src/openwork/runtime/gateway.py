@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from openwork.errors import SupervisorError
+from openwork.runtime.loopback import no_tls
 from openwork.runtime.opencode import OpencodeDriver
 
 __all__ = ["EVENTS_READ_TIMEOUT", "GATEWAY_CONNECT_TIMEOUT", "GATEWAY_READ_TIMEOUT", "OpencodeGateway"]
@@ -32,6 +33,7 @@ class OpencodeGateway:
             auth=driver.auth,
             trust_env=False,
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=20),
+            verify=no_tls(),
         )
 
     def _base(self) -> str:

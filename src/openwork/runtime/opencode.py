@@ -8,15 +8,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from openwork.auth.credentials import Credentials
+from openwork.config import ServerConfig
 from openwork.constants import DEFAULT_HEALTH_REQUEST_TIMEOUT, DEFAULT_START_PROBE_TIMEOUT
+from openwork.runtime.loopback import no_tls
 from openwork.runtime.ports import pick_port
+from openwork.runtime.tools import opencode_config_dir
 from openwork.sidecars.resolver import ResolvedBinary
-from openwork.supervisor.process import SpawnSpec
+from openwork.supervisor.spawn import SpawnSpec
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["HEALTH_PATH", "OpencodeDriver", "opencode_env"]
+__all__ = ["HEALTH_PATH", "OpencodeDriver", "opencode_argv", "opencode_env", "opencode_host", "stack_opencode_env"]
 
 HEALTH_PATH = "/global/health"
 _DEV_DIRS = ("config", "data", "cache", "state")
@@ -48,6 +51,25 @@ def opencode_env(
     return env
 
 
+def stack_opencode_env(config: ServerConfig, credentials: Credentials, *, router: bool) -> dict[str, str]:
+    """opencode's environment in a stack: the router's managed tools dir only while the router runs."""
+    return opencode_env(
+        credentials=credentials,
+        data_dir=config.data_dir,
+        dev_mode=config.dev_mode,
+        config_dir=opencode_config_dir(config.data_dir) if router else None,
+    )
+
+
+def opencode_host(config: ServerConfig) -> str:
+    """Where opencode listens: loopback, as an address (opencode resolves no names)."""
+    return config.host if config.host != "localhost" else "127.0.0.1"
+
+
+def opencode_argv(binary: Path, host: str, port: int) -> tuple[str, ...]:
+    return (str(binary), "serve", "--hostname", host, "--port", str(port))
+
+
 class OpencodeDriver:
     """``ServiceDriver`` for opencode."""
 
@@ -60,7 +82,10 @@ class OpencodeDriver:
         env: Mapping[str, str],
         host: str,
         preferred_port: int,
+        first_port: int | None = None,
     ) -> None:
+        """``first_port``: the port an early-started child (``openwork.launch``) already listens on; the
+        first ``prepare`` returns exactly its spec, so the spawner adopts it instead of starting another."""
         self.binary = binary
         self.workspace = workspace
         self.host = host
@@ -68,6 +93,7 @@ class OpencodeDriver:
         self._running = False
         self.version: str | None = None
         self._preferred = preferred_port
+        self._first_port = first_port
         self._env = dict(env)
         self._credentials = (credentials.opencode_username, credentials.opencode_password)
         # httpx is imported on the first probe, after the spawn: its import is off the start-up path.
@@ -88,15 +114,25 @@ class OpencodeDriver:
             import httpx
 
             self._client = httpx.AsyncClient(
-                timeout=DEFAULT_HEALTH_REQUEST_TIMEOUT, trust_env=False, auth=httpx.BasicAuth(*self._credentials)
+                timeout=DEFAULT_HEALTH_REQUEST_TIMEOUT,
+                trust_env=False,
+                auth=httpx.BasicAuth(*self._credentials),
+                verify=no_tls(),
             )
         return self._client
 
     async def prepare(self) -> SpawnSpec:
         # Keep the last port across restarts when it is still free, so URLs stay stable.
-        self.port = pick_port(self.host, self.port or self._preferred)
-        argv = (str(self.binary.path), "serve", "--hostname", self.host, "--port", str(self.port))
-        return SpawnSpec(name="opencode", argv=argv, env=self._env, cwd=self.workspace)
+        if self._first_port is not None:
+            self.port, self._first_port = self._first_port, None
+        else:
+            self.port = pick_port(self.host, self.port or self._preferred)
+        return self.spec(self.port)
+
+    def spec(self, port: int) -> SpawnSpec:
+        return SpawnSpec(
+            name="opencode", argv=opencode_argv(self.binary.path, self.host, port), env=self._env, cwd=self.workspace
+        )
 
     def _probe_timeout(self) -> float:
         return DEFAULT_HEALTH_REQUEST_TIMEOUT if self._running else DEFAULT_START_PROBE_TIMEOUT

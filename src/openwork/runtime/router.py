@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from openwork.constants import DEFAULT_HEALTH_REQUEST_TIMEOUT, DEFAULT_START_PROBE_TIMEOUT
+from openwork.runtime.loopback import no_tls
 from openwork.runtime.ports import pick_port
 from openwork.sidecars.resolver import ResolvedBinary
 from openwork.store.atomic import write_atomic
-from openwork.supervisor.process import SpawnSpec
+from openwork.supervisor.spawn import SpawnSpec
 
 if TYPE_CHECKING:
     import httpx
@@ -112,7 +113,7 @@ class RouterDriver:
         if self.url is None:
             return False
         if self._client is None:
-            self._client = httpx.AsyncClient(trust_env=False)
+            self._client = httpx.AsyncClient(trust_env=False, verify=no_tls())
         timeout = DEFAULT_HEALTH_REQUEST_TIMEOUT if self._running else DEFAULT_START_PROBE_TIMEOUT
         try:
             response = await self._client.get(self.url + "/health", timeout=timeout)
@@ -135,7 +136,9 @@ class RouterDriver:
         if self.url is None:
             return None
         try:
-            async with httpx.AsyncClient(trust_env=False, timeout=DEFAULT_HEALTH_REQUEST_TIMEOUT) as client:
+            async with httpx.AsyncClient(
+                trust_env=False, timeout=DEFAULT_HEALTH_REQUEST_TIMEOUT, verify=no_tls()
+            ) as client:
                 response = await client.get(self.url + "/health")
             body = response.json()
         except (httpx.HTTPError, ValueError):

@@ -25,7 +25,7 @@ from openwork.sandbox.engine import ContainerEngine, RunSpec
 from openwork.sandbox.mounts import Mount
 from openwork.sidecars.resolver import ResolvedBinary
 from openwork.store.atomic import write_atomic
-from openwork.supervisor.process import SpawnSpec
+from openwork.supervisor.spawn import SpawnSpec
 
 __all__ = ["ENGINE_CALL_TIMEOUT", "SandboxDriver", "data_label"]
 

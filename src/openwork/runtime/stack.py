@@ -14,10 +14,10 @@ from openwork.config import ServerConfig
 from openwork.errors import SupervisorError
 from openwork.events import EventBus
 from openwork.logging import LogHub
-from openwork.runtime.opencode import OpencodeDriver, opencode_env
+from openwork.runtime.opencode import OpencodeDriver, opencode_host, stack_opencode_env
 from openwork.runtime.router import RouterDriver
 from openwork.runtime.sandbox import SandboxDriver
-from openwork.runtime.tools import opencode_config_dir, router_state_file
+from openwork.runtime.tools import router_state_file
 from openwork.sandbox.engine import ContainerEngine
 from openwork.sandbox.mounts import Mount
 from openwork.sidecars.resolver import ResolvedBinary
@@ -25,6 +25,7 @@ from openwork.supervisor.clock import Clock, MonotonicClock
 from openwork.supervisor.process import AsyncioSpawner, Spawner
 from openwork.supervisor.records import ChildRecords
 from openwork.supervisor.service import Service, ServiceDriver
+from openwork.supervisor.spawn import EarlyChild
 from openwork.supervisor.state import ServiceState, ServiceStatus
 
 __all__ = ["SandboxSetup", "Stack"]
@@ -39,6 +40,7 @@ class SandboxSetup:
     persist_dir: Path
     mounts: tuple[Mount, ...]
     container_binary: Path
+
 
 log = structlog.get_logger("openwork.runtime")
 
@@ -58,12 +60,17 @@ class Stack:
         spawner: Spawner | None = None,
         router_binary: ResolvedBinary | None = None,
         sandbox: SandboxSetup | None = None,
+        early: EarlyChild | None = None,
     ) -> None:
+        """``early``: opencode already started by ``openwork.launch`` (which reaped leftovers first); the
+        first start adopts it. Not with a sandbox or a custom spawner."""
+        if early is not None and (sandbox is not None or spawner is not None):
+            raise ValueError("an early-started opencode is adopted by the stack's own spawner only")
         self.config = config
+        self._reaped = early is not None
         self.records = ChildRecords(config.state_dir / "children.json")
         self.bus = bus
         self.hub = hub
-        config_dir = opencode_config_dir(config.data_dir) if router_binary is not None else None
         self.sandbox = sandbox
         self.driver: OpencodeDriver
         if sandbox is not None:
@@ -86,14 +93,18 @@ class Stack:
                 binary=binary,
                 workspace=config.workspace,
                 credentials=credentials,
-                env=opencode_env(
-                    credentials=credentials, data_dir=config.data_dir, dev_mode=config.dev_mode, config_dir=config_dir
-                ),
-                host=config.host if config.host != "localhost" else "127.0.0.1",
+                env=early.spec.env
+                if early is not None
+                else stack_opencode_env(config, credentials, router=router_binary is not None),
+                host=opencode_host(config),
                 preferred_port=config.opencode_port,
+                first_port=early.port if early is not None else None,
             )
-        spawner = spawner or AsyncioSpawner(records=self.records)
+        self._own_spawner: AsyncioSpawner | None = None
+        if spawner is None:
+            self._own_spawner = spawner = AsyncioSpawner(records=self.records, adopt=early)
         clock = clock or MonotonicClock()
+
         def service(name: str, driver: ServiceDriver, *, required: bool, fail_fast: bool = True) -> Service:
             return Service(
                 name=name,
@@ -150,7 +161,9 @@ class Stack:
 
     async def start(self) -> None:
         """Reap what a dead predecessor left, then start opencode and wait until it is healthy."""
-        self.records.reap_leftovers()
+        if not self._reaped:
+            self.records.reap_leftovers()
+            self._reaped = True
         if isinstance(self.driver, SandboxDriver):
             await self.driver.reap_leftovers()
         await self.opencode.start()
@@ -183,6 +196,8 @@ class Stack:
             self._router_task.cancel()
         for service in reversed(self.services):
             await service.stop(force=force)
+        if self._own_spawner is not None:
+            self._own_spawner.discard()  # an early opencode that was never adopted
         await self.driver.aclose()
         if self.router_driver is not None:
             await self.router_driver.aclose()

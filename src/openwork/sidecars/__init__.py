@@ -1,6 +1,5 @@
-"""Locating, fetching and verifying the binaries the stack runs (opencode, the router)."""
+"""Locating, fetching and verifying the binaries the stack runs (opencode, the router).
 
-from openwork.sidecars.components import OPENCODE_VERSION
-from openwork.sidecars.resolver import ResolvedBinary, Resolver, SidecarSettings
-
-__all__ = ["OPENCODE_VERSION", "ResolvedBinary", "Resolver", "SidecarSettings"]
+Import the submodules themselves (``openwork.sidecars.resolver`` ...): the launch path resolves a
+cached binary before opencode is spawned and must not pay for the download and archive code.
+"""

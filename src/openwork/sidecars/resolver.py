@@ -20,16 +20,16 @@ from typing import TYPE_CHECKING
 
 from openwork.errors import ConfigError, SidecarError
 from openwork.sidecars import cache
-from openwork.sidecars.archive import extract_binary
 from openwork.sidecars.components import COMPONENTS, ComponentSpec, Source
 from openwork.sidecars.digest import file_sha256
 from openwork.sidecars.limits import DownloadLimits
-from openwork.sidecars.npm import fetch_npm_binary
 from openwork.sidecars.progress import NullProgress, Progress
 from openwork.sidecars.targets import current_target, executable_name
 from openwork.sidecars.version import probe_version_sync, version_problem
 
-if TYPE_CHECKING:  # pydantic and httpx load only when a manifest or a download is needed
+# pydantic, httpx, tarfile and the npm client load only when a manifest or a download is needed:
+# resolving a cached binary stays on opencode's start-up path.
+if TYPE_CHECKING:
     from openwork.sidecars.manifest import Artifact, Manifest
 
 __all__ = ["ResolvedBinary", "Resolver", "SidecarSettings"]
@@ -242,6 +242,8 @@ class Resolver:
         if package and spec.npm_member:
             if shutil.which("npm") is None:
                 raise SidecarError(f"{spec.name} {version} is not cached and `npm` is not installed to fetch it")
+            from openwork.sidecars.npm import fetch_npm_binary
+
             staged = fetch_npm_binary(
                 package=package, version=version, member=spec.npm_member, directory=directory, progress=self.progress
             )
@@ -268,6 +270,8 @@ class Resolver:
         try:
             staged = downloaded.with_name(downloaded.name + ".bin")
             member = artifact.binary or executable_name(spec.executable, target)
+            from openwork.sidecars.archive import extract_binary
+
             extract_binary(downloaded, artifact.archive, member, staged)
             return staged
         finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
 import subprocess
@@ -25,6 +24,8 @@ async def probe_version(
     binary: Path, *, timeout: float = DEFAULT_VERSION_TIMEOUT, env: dict[str, str] | None = None
 ) -> str | None:
     """``<binary> --version``'s first version-looking token, or ``None`` on failure or timeout."""
+    import asyncio  # not at import time: the resolver (sync) is on the start-up path
+
     try:
         proc = await asyncio.create_subprocess_exec(
             str(binary),

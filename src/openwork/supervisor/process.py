@@ -7,18 +7,17 @@ import contextlib
 import functools
 import os
 import signal
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+import subprocess
+from collections.abc import Callable
 from typing import Protocol
 
 import psutil
 import structlog
 
 from openwork.errors import SupervisorError
-from openwork.libc import libc
 from openwork.supervisor.lines import LineSplitter
 from openwork.supervisor.records import ChildRecord, ChildRecords
+from openwork.supervisor.spawn import EarlyChild, SpawnSpec, child_setup
 
 __all__ = ["AsyncioSpawner", "LineCallback", "ProcessHandle", "SpawnSpec", "Spawner"]
 
@@ -28,19 +27,7 @@ LineCallback = Callable[[str, str], None]  # (line, stream name)
 _READ_CHUNK = 64 * 1024
 _POLL = 0.05  # how often descendants are checked while waiting for them to exit
 _READER_DRAIN_TIMEOUT = 1.0  # after the tree is gone, pipes close; never wait longer than this
-_PR_SET_PDEATHSIG = 1
-
-_libc = libc()
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class SpawnSpec:
-    """What to run. The environment is complete: nothing is inherited implicitly."""
-
-    name: str
-    argv: tuple[str, ...]
-    env: Mapping[str, str] = field(repr=False)
-    cwd: Path
+_ADOPTED_REAP_TIMEOUT = 1.0  # the pidfd said it exited: collecting its status never takes longer
 
 
 class ProcessHandle(Protocol):
@@ -58,13 +45,17 @@ class Spawner(Protocol):
     async def spawn(self, spec: SpawnSpec, on_line: LineCallback) -> ProcessHandle: ...
 
 
-def _child_setup(parent_pid: int) -> None:  # pragma: no cover - runs in the forked child
-    # Linux: if the server dies (even by SIGKILL) the kernel kills this child. The getppid check
-    # closes the race where the parent died before prctl ran.
-    if _libc is not None:
-        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent_pid:
-            os._exit(137)
+class _Proc(Protocol):
+    """What a handle needs of its process: ``asyncio.subprocess.Process``, or an adopted child."""
+
+    pid: int
+    stdout: asyncio.StreamReader | None
+    stderr: asyncio.StreamReader | None
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    async def wait(self) -> int: ...
 
 
 def _alive(proc: psutil.Process) -> bool:
@@ -89,7 +80,7 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
 
 
 class _AsyncioHandle:
-    def __init__(self, proc: asyncio.subprocess.Process, spec: SpawnSpec, records: ChildRecords | None) -> None:
+    def __init__(self, proc: _Proc, spec: SpawnSpec, records: ChildRecords | None) -> None:
         self._proc = proc
         self.pid = proc.pid
         self.pgid = proc.pid  # start_new_session=True: the child leads its own group
@@ -168,16 +159,77 @@ async def _read_lines(stream: asyncio.StreamReader, name: str, on_line: LineCall
         on_line(line, name)
 
 
+class _AdoptedProcess:
+    """A child started by ``subprocess.Popen`` (see ``openwork.launch``), behind the surface of an
+    ``asyncio.subprocess.Process``: its pipes become stream readers and its exit arrives through a pidfd,
+    so the loop never blocks and no thread waits on it."""
+
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+        self._popen = popen
+        self.pid = popen.pid
+        self.stdout: asyncio.StreamReader | None = None
+        self.stderr: asyncio.StreamReader | None = None
+        self._exited: asyncio.Future[int] | None = None
+
+    @property
+    def returncode(self) -> int | None:
+        return self._exited.result() if self._exited is not None and self._exited.done() else None
+
+    async def wait(self) -> int:
+        assert self._exited is not None
+        return await asyncio.shield(self._exited)
+
+    async def attach(self) -> None:
+        loop = asyncio.get_running_loop()
+        for name in ("stdout", "stderr"):
+            pipe = getattr(self._popen, name)
+            if pipe is not None:
+                reader = asyncio.StreamReader(loop=loop)
+                await loop.connect_read_pipe(lambda r=reader: asyncio.StreamReaderProtocol(r), pipe)  # type: ignore[misc]
+                setattr(self, name, reader)
+        self._exited = loop.create_future()
+        pidfd = os.pidfd_open(self.pid)
+
+        def on_exit() -> None:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+            try:
+                rc = self._popen.wait(timeout=_ADOPTED_REAP_TIMEOUT)
+            except subprocess.TimeoutExpired:  # pragma: no cover - a readable pidfd means it exited
+                rc = -signal.SIGKILL
+            if self._exited is not None and not self._exited.done():
+                self._exited.set_result(rc)
+
+        loop.add_reader(pidfd, on_exit)
+
+
 class AsyncioSpawner:
     """Spawns real processes on the running asyncio loop (which must be the main thread's, because
-    the parent-death signal follows the thread that forked)."""
+    the parent-death signal follows the thread that forked).
 
-    def __init__(self, *, records: ChildRecords | None = None) -> None:
+    ``adopt``: a child already started for the first spawn (``openwork.launch``). The first spawn with
+    the same argv takes it over instead of starting another; ``discard`` kills it if none ever does.
+    """
+
+    def __init__(self, *, records: ChildRecords | None = None, adopt: EarlyChild | None = None) -> None:
         self._records = records
+        self._early = adopt
 
-    async def spawn(self, spec: SpawnSpec, on_line: LineCallback) -> ProcessHandle:
+    def discard(self) -> None:
+        early, self._early = self._early, None
+        if early is not None:
+            early.discard()
+
+    async def _start(self, spec: SpawnSpec) -> _Proc:
+        early, self._early = self._early, None
+        if early is not None:
+            if early.spec.argv == spec.argv and early.spec.cwd == spec.cwd:
+                adopted = _AdoptedProcess(early.popen)
+                await adopted.attach()
+                return adopted
+            early.discard()  # not what the supervisor wants now (a changed port): start afresh
         try:
-            proc = await asyncio.create_subprocess_exec(
+            return await asyncio.create_subprocess_exec(
                 *spec.argv,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
@@ -186,10 +238,13 @@ class AsyncioSpawner:
                 env=dict(spec.env),
                 # New session: a terminal Ctrl+C goes to us only; we stop children in order ourselves.
                 start_new_session=True,
-                preexec_fn=functools.partial(_child_setup, os.getpid()),
+                preexec_fn=functools.partial(child_setup, os.getpid()),
             )
         except OSError as exc:
             raise SupervisorError(f"cannot start {spec.name} ({spec.argv[0]}): {exc.strerror or exc}") from exc
+
+    async def spawn(self, spec: SpawnSpec, on_line: LineCallback) -> ProcessHandle:
+        proc = await self._start(spec)
         handle = _AsyncioHandle(proc, spec, self._records)
         if self._records is not None:
             try:

@@ -28,7 +28,6 @@ __all__ = ["ChildRecord", "ChildRecords", "same_process"]
 log = structlog.get_logger("openwork.supervisor")
 
 
-
 def _self_create_time() -> float:
     return psutil.Process(os.getpid()).create_time()
 

@@ -1,0 +1,249 @@
+"""Everything before supervision: lock the data dir, bind, load credentials, resolve binaries, and start
+opencode as early as possible.
+
+opencode takes about a second to boot; the server's own imports (the HTTP stack, the supervisor) take a
+tenth of that. So this module imports little, and :func:`prepare` starts opencode itself; the stack's
+spawner adopts the child later (``EarlyChild``). Without a sandbox only: a sandboxed opencode starts
+through the container engine, under the supervisor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import filelock
+
+from openwork.auth.credentials import Credentials, load_credentials
+from openwork.config import ServerConfig
+from openwork.errors import ConfigError, OpenworkError
+from openwork.runtime.ports import bind_listener, pick_port
+from openwork.sidecars.progress import CallbackProgress
+from openwork.sidecars.resolver import ResolvedBinary, Resolver
+from openwork.store.atomic import ensure_private_dir
+from openwork.supervisor.spawn import EarlyChild, pidfd_supported, start_child
+
+if TYPE_CHECKING:
+    from openwork.runtime.stack import SandboxSetup
+    from openwork.sandbox.mounts import Mount
+
+__all__ = ["Launch", "LaunchLog", "prepare"]
+
+
+class LaunchLog:
+    """The launch's log events, held until logging is set up: structlog imports asyncio, and the fast
+    path starts opencode before either loads. ``live`` events (a download's progress, a reap) set
+    logging up at once through ``logging_ready`` and flush what was held first, so order is kept."""
+
+    def __init__(self, logging_ready: Callable[[], object] | None = None) -> None:
+        self._ready = logging_ready
+        self._held: list[tuple[str, str, dict[str, Any]]] = []
+
+    def note(self, level: str, event: str, **fields: Any) -> None:
+        self._held.append((level, event, fields))
+
+    def live(self, level: str, event: str, **fields: Any) -> None:
+        self.note(level, event, **fields)
+        self.flush()
+
+    def flush(self) -> None:
+        """Set logging up (when a hook was given) and emit what was held."""
+        if self._ready is not None:
+            self._ready()
+        if not self._held:
+            return
+        import structlog
+
+        log = structlog.get_logger("openwork.server")
+        held, self._held = self._held, []
+        for level, event, fields in held:
+            getattr(log, level)(event, **fields)
+
+
+@dataclass(kw_only=True)
+class Launch:
+    """What :func:`prepare` acquired. ``close`` releases all of it; the stack takes ``early`` over."""
+
+    lock: filelock.BaseFileLock
+    sock: socket.socket
+    credentials: Credentials
+    binary: ResolvedBinary
+    router_binary: ResolvedBinary | None
+    sandbox: SandboxSetup | None
+    log: LaunchLog = field(default_factory=LaunchLog)
+    early: EarlyChild | None = None
+    closed: bool = False
+
+    def take_early(self) -> EarlyChild | None:
+        """Hand the early opencode to its new owner (the stack); ``close`` no longer kills it."""
+        early, self.early = self.early, None
+        return early
+
+    def close(self) -> None:
+        """Idempotent: kill an early opencode nobody adopted, close the listener, release the lock."""
+        if self.closed:
+            return
+        self.closed = True
+        early = self.take_early()
+        if early is not None:
+            early.discard()
+        with contextlib.suppress(OSError):
+            self.sock.close()
+        self.lock.release()
+
+
+def prepare(
+    config: ServerConfig, *, early_start: bool = True, logging_ready: Callable[[], object] | None = None
+) -> Launch:
+    """Acquire what a run needs, in the order that fails fastest, and start opencode (``early_start``).
+
+    ``logging_ready``: sets logging up; called before the first event that cannot wait (see ``LaunchLog``).
+    Without it, logging is taken as set up already. ``Launch.log.flush()`` emits the held events.
+    """
+    log = LaunchLog(logging_ready)
+    ensure_private_dir(config.data_dir)
+    ensure_private_dir(config.state_dir)
+    lock = _lock_data_dir(config)
+    sock: socket.socket | None = None
+    try:
+        sock = bind_listener(config.host, config.port)
+        credentials = load_credentials(config.data_dir, client_token=config.client_token, host_token=config.host_token)
+        mounts = _sandbox_mounts(config)  # refused before any binary or engine is touched
+        binary = _resolve_opencode(config, log)
+        sandbox = _sandbox_setup(config, binary, mounts, log) if config.sandbox != "none" else None
+        router_binary = _resolve_router(config, log)
+        launch = Launch(
+            lock=lock,
+            sock=sock,
+            credentials=credentials,
+            binary=binary,
+            router_binary=router_binary,
+            sandbox=sandbox,
+            log=log,
+        )
+        if early_start and sandbox is None and pidfd_supported():
+            launch.early = _start_opencode(config, launch)
+        return launch
+    except BaseException:
+        if sock is not None:
+            sock.close()
+        lock.release()
+        raise
+
+
+def _start_opencode(config: ServerConfig, launch: Launch) -> EarlyChild:
+    from openwork.runtime.opencode import opencode_argv, opencode_host, stack_opencode_env
+    from openwork.supervisor.spawn import SpawnSpec
+
+    # A dead predecessor's opencode may still hold the preferred port: reap it first, as the stack would.
+    # (Only a server that died hard leaves the file; reaping logs, so logging is set up first.)
+    records = config.state_dir / "children.json"
+    if records.exists():
+        from openwork.supervisor.records import ChildRecords  # psutil and structlog: this path only
+
+        launch.log.flush()
+        ChildRecords(records).reap_leftovers()
+    host = opencode_host(config)
+    port = pick_port(host, config.opencode_port)
+    spec = SpawnSpec(
+        name="opencode",
+        argv=opencode_argv(launch.binary.path, host, port),
+        env=stack_opencode_env(config, launch.credentials, router=launch.router_binary is not None),
+        cwd=config.workspace,
+    )
+    return EarlyChild(spec=spec, popen=start_child(spec), port=port)
+
+
+def _lock_data_dir(config: ServerConfig) -> filelock.BaseFileLock:
+    lock = filelock.FileLock(str(config.state_dir / "server.lock"), timeout=0)
+    try:
+        lock.acquire()
+    except filelock.Timeout as exc:
+        raise ConfigError(
+            f"another openwork server is already using the data dir {config.data_dir}",
+            hint="stop it, or pass a different --data-dir",
+        ) from exc
+    return lock
+
+
+def _resolve_opencode(config: ServerConfig, log: LaunchLog) -> ResolvedBinary:
+    resolver = Resolver(
+        config.sidecar_settings(), CallbackProgress(lambda msg: log.live("info", "sidecar.progress", message=msg))
+    )
+    binary = resolver.resolve("opencode")
+    log.note("info", "sidecar.resolved", **binary.to_json())
+    return binary
+
+
+def _sandbox_mounts(config: ServerConfig) -> tuple[Mount, ...]:
+    if config.sandbox == "none":
+        if config.sandbox_mounts:
+            raise ConfigError("--sandbox-mount needs --sandbox")
+        return ()
+    from openwork.sandbox.mounts import allowlist_path, load_allowlist, parse_mount
+
+    allowed = load_allowlist(allowlist_path()) if config.sandbox_mounts else []
+    return tuple(parse_mount(spec, allowed) for spec in config.sandbox_mounts)
+
+
+def _sandbox_setup(
+    config: ServerConfig, binary: ResolvedBinary, mounts: tuple[Mount, ...], log: LaunchLog
+) -> SandboxSetup:
+    """The engine (checked usable), and a Linux opencode for the container's architecture."""
+    from openwork.runtime.stack import SandboxSetup
+    from openwork.sandbox.engine import choose_engine
+    from openwork.sidecars.targets import current_target
+
+    engine = choose_engine(config.sandbox, config.sandbox_engine)
+    arch = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}.get(
+        platform.machine().lower(), "x64"
+    )
+    container_binary = binary.path
+    if not current_target().startswith(f"linux-{arch}"):  # e.g. macOS: the container needs the Linux build
+        container_binary = Resolver(config.sidecar_settings()).resolve("opencode", target=f"linux-{arch}").path
+    log.note(
+        "info",
+        "sandbox.ready",
+        engine=engine.kind,
+        cli=engine.cli,
+        image=config.sandbox_image,
+        binary=str(container_binary),
+        mounts=[f"{m.host}:{m.target}" for m in mounts],
+    )
+    return SandboxSetup(
+        engine=engine,
+        image=config.sandbox_image,
+        persist_dir=config.sandbox_persist_dir or config.data_dir / "sandbox-persist",
+        mounts=mounts,
+        container_binary=container_binary,
+    )
+
+
+def _resolve_router(config: ServerConfig, log: LaunchLog) -> ResolvedBinary | None:
+    """The router's binary when it is enabled; the managed tools follow that decision."""
+    from openwork.runtime.router import router_enabled
+    from openwork.runtime.tools import sync_router_tools
+
+    enabled, why = router_enabled(
+        flag=config.router, env=os.environ, workspace=config.workspace, data_dir=config.data_dir
+    )
+    binary: ResolvedBinary | None = None
+    if enabled:
+        try:
+            binary = Resolver(config.sidecar_settings()).resolve("opencode-router")
+            log.note("info", "router.enabled", reason=why, **binary.to_json())
+        except OpenworkError as exc:
+            if config.router_required:
+                raise
+            log.note("warning", "router.unavailable", reason=why, error=exc.message, consequence="running without it")
+    else:
+        log.note("info", "router.disabled", reason=why)
+    changed = sync_router_tools(config.data_dir, enabled=binary is not None)
+    if changed:
+        log.note("info", "router.tools_synced", files=changed, installed=binary is not None)
+    return binary

@@ -1,0 +1,94 @@
+"""How a child is started: argv only, a complete environment, its own session, the parent-death signal.
+
+Import-light on purpose (no asyncio, psutil or structlog): ``openwork.launch`` starts opencode through
+:func:`start_child` before the rest of the server is imported, and the supervisor adopts that child.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import signal
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from openwork.errors import SupervisorError
+from openwork.libc import libc
+
+__all__ = ["EarlyChild", "SpawnSpec", "child_setup", "pidfd_supported", "start_child"]
+
+_PR_SET_PDEATHSIG = 1
+EARLY_CHILD_REAP_TIMEOUT = 5.0  # after SIGKILL, an abandoned early child is waited for this long
+
+_libc = libc()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SpawnSpec:
+    """What to run. The environment is complete: nothing is inherited implicitly."""
+
+    name: str
+    argv: tuple[str, ...]
+    env: Mapping[str, str] = field(repr=False)
+    cwd: Path
+
+
+def child_setup(parent_pid: int) -> None:  # pragma: no cover - runs in the forked child
+    # Linux: if the server dies (even by SIGKILL) the kernel kills this child. The getppid check
+    # closes the race where the parent died before prctl ran.
+    if _libc is not None:
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent_pid:
+            os._exit(137)
+
+
+def pidfd_supported() -> bool:
+    """Whether this kernel can hand out a pidfd: how an adopted child's exit reaches the event loop."""
+    if not hasattr(os, "pidfd_open"):
+        return False
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError:
+        return False
+    return True
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EarlyChild:
+    """A child started before its supervisor existed; the supervisor's spawner adopts it."""
+
+    spec: SpawnSpec
+    popen: subprocess.Popen[bytes] = field(repr=False)
+    port: int  # the port it was told to listen on
+
+    def discard(self) -> None:
+        """Kill it (and its group) when nobody will adopt it. Idempotent."""
+        if self.popen.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(timeout=EARLY_CHILD_REAP_TIMEOUT)
+        for pipe in (self.popen.stdout, self.popen.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+def start_child(spec: SpawnSpec) -> subprocess.Popen[bytes]:
+    """Start ``spec`` from the calling thread (the main one: the parent-death signal follows the thread
+    that forked) with piped output, in a new session so a terminal's Ctrl+C reaches us only."""
+    try:
+        return subprocess.Popen(
+            spec.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=spec.cwd,
+            env=dict(spec.env),
+            start_new_session=True,
+            preexec_fn=functools.partial(child_setup, os.getpid()),
+        )
+    except OSError as exc:
+        raise SupervisorError(f"cannot start {spec.name} ({spec.argv[0]}): {exc.strerror or exc}") from exc
