@@ -17,8 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import filelock
-
 from openwork.auth.credentials import Credentials, load_credentials
 from openwork.config import ServerConfig
 from openwork.errors import ConfigError, OpenworkError
@@ -26,6 +24,7 @@ from openwork.runtime.ports import bind_listener, pick_port
 from openwork.sidecars.progress import CallbackProgress
 from openwork.sidecars.resolver import ResolvedBinary, Resolver
 from openwork.store.atomic import ensure_private_dir
+from openwork.store.lock import DataDirLock, Held
 from openwork.supervisor.spawn import EarlyChild, pidfd_supported, start_child
 
 if TYPE_CHECKING:
@@ -69,7 +68,7 @@ class LaunchLog:
 class Launch:
     """What :func:`prepare` acquired. ``close`` releases all of it; the stack takes ``early`` over."""
 
-    lock: filelock.BaseFileLock
+    lock: DataDirLock
     sock: socket.socket
     credentials: Credentials
     binary: ResolvedBinary
@@ -159,11 +158,11 @@ def _start_opencode(config: ServerConfig, launch: Launch) -> EarlyChild:
     return EarlyChild(spec=spec, popen=start_child(spec), port=port)
 
 
-def _lock_data_dir(config: ServerConfig) -> filelock.BaseFileLock:
-    lock = filelock.FileLock(str(config.state_dir / "server.lock"), timeout=0)
+def _lock_data_dir(config: ServerConfig) -> DataDirLock:
+    lock = DataDirLock(config.state_dir / "server.lock")
     try:
         lock.acquire()
-    except filelock.Timeout as exc:
+    except Held as exc:
         raise ConfigError(
             f"another openwork server is already using the data dir {config.data_dir}",
             hint="stop it, or pass a different --data-dir",

@@ -11,12 +11,9 @@ import contextlib
 import hmac
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import filelock
 
 from openwork.errors import SidecarError
 from openwork.sidecars.digest import file_sha256
@@ -105,6 +102,8 @@ def install(staged: Path, binary: Path, origin: dict[str, object]) -> str:
 @contextlib.contextmanager
 def install_lock(directory: Path, timeout: float = INSTALL_LOCK_TIMEOUT) -> Iterator[None]:
     """One installer per cache entry across processes; the others wait, then find it verified."""
+    import filelock  # only on a cache miss: a hit is resolved on opencode's start-up path
+
     directory.mkdir(parents=True, exist_ok=True)
     lock = filelock.FileLock(str(directory / ".install.lock"), timeout=timeout)
     try:
@@ -147,6 +146,8 @@ def prune(sidecar_dir: Path, keep: dict[str, set[str]]) -> list[CacheEntry]:
             continue
         version_dir = entry.path.parent.parent
         with install_lock(entry.path.parent, timeout=10.0):
+            import shutil
+
             shutil.rmtree(entry.path.parent, ignore_errors=True)
         with contextlib.suppress(OSError):
             version_dir.rmdir()  # only when no other target is left

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -135,7 +134,7 @@ class Resolver:
             return _external(spec, explicit, target, wanted, how=f"explicit path {explicit}")
         if source == "external":
             self._require_external(f"--{'opencode' if component == 'opencode' else 'sidecar'}-source external")
-            found = shutil.which(spec.executable)
+            found = _which(spec.executable)
             if not found:
                 raise SidecarError(f"{spec.executable} is not on PATH (--{_flag(component)}-source external)")
             return _external(spec, Path(found), target, wanted, how=f"found on PATH at {found}")
@@ -240,7 +239,7 @@ class Resolver:
             }
         package = spec.package_for(target)
         if package and spec.npm_member:
-            if shutil.which("npm") is None:
+            if _which("npm") is None:
                 raise SidecarError(f"{spec.name} {version} is not cached and `npm` is not installed to fetch it")
             from openwork.sidecars.npm import fetch_npm_binary
 
@@ -322,3 +321,9 @@ def _fetch_manifest(url: str, limits: DownloadLimits) -> Manifest:
     if response.status_code != 200:
         raise SidecarError(f"the sidecar manifest {display_url(url)} answered HTTP {response.status_code}")
     return parse_manifest(response.content, source=url)
+
+
+def _which(name: str) -> str | None:
+    import shutil  # not at import time: it pulls the compression modules, unused on the start-up path
+
+    return shutil.which(name)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 from openwork.errors import StoreError
@@ -28,6 +27,8 @@ def write_atomic(path: Path, data: bytes | str, *, mode: int = 0o600) -> None:
     A crash before the rename leaves the old file intact and at most a stray temp file, which the
     next write of the same path does not trip over (names are random).
     """
+    import tempfile  # here: the start-up path reads these files and rarely writes them
+
     payload = data.encode() if isinstance(data, str) else data
     directory = path.parent
     try:
