@@ -44,6 +44,8 @@ _T = TypeVar("_T")
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
 BUILD_THREAD_NICENESS = 10  # the HTTP app's build yields the CPU to opencode's start
+AFTER_READY_DELAY = 2.0  # seconds after "ready" before the route tables are built and the GC settles
+BACKGROUND_NICENESS = 10  # the external binary's `--version` check yields to the first requests
 HTTP_SHUTDOWN_TIMEOUT = 5  # seconds; mirrors httpserver's, kept here so the CLI path stays import-light
 
 
@@ -175,11 +177,16 @@ async def serve(
         launch.close()
 
 
-async def _check_external_version(binary: ResolvedBinary) -> None:
-    """An external binary is the user's choice: a version mismatch is a warning, checked off the start path."""
+async def _check_external_version(binary: ResolvedBinary, from_health: str | None) -> None:
+    """An external binary is the user's choice: a version mismatch is a warning, checked off the start path.
+
+    opencode states its version in its health answer (``from_health``); only when it does not is the
+    binary asked with ``--version``, which costs a second of CPU just as the first requests arrive, so
+    at a lower priority."""
     from openwork.sidecars.version import probe_version, version_problem
 
-    problem = version_problem(f"{binary.component} at {binary.path}", binary.version, await probe_version(binary.path))
+    reported = from_health or await probe_version(binary.path, niceness=BACKGROUND_NICENESS)
+    problem = version_problem(f"{binary.component} at {binary.path}", binary.version, reported)
     if problem:
         log.warning("sidecar.version_mismatch", component=binary.component, message=problem)
 
@@ -301,6 +308,7 @@ class _Run:
         failed: asyncio.Task[Any] | None = None
         reloader: asyncio.Task[None] | None = None
         baseline: asyncio.Task[None] | None = None
+        after_ready: asyncio.TimerHandle | None = None
         try:
             ctx, http = await _in_background_thread(self._build_http)
             self.http = http
@@ -320,16 +328,12 @@ class _Run:
                 raise OpenworkError("the HTTP server stopped unexpectedly")
             await start  # re-raises a start failure with the child's last output
             if self.binary.source == "external":
-                # `--version` costs opencode a second of CPU: not while it is still booting.
-                version_check = asyncio.create_task(_check_external_version(self.binary))
+                version_check = asyncio.create_task(_check_external_version(self.binary, self.stack.driver.version))
             if hot is not None and baseline is not None:
                 await baseline
                 reloader = asyncio.create_task(hot.run(), name="hot-reload")
             _print_ready(_connect_info(ctx, self.binary, self.stack), self.credentials, self.opts)
-            from openwork.httpserver import warm_routes  # loaded by the build thread already
-
-            await warm_routes(http.config.app)
-            settle_after_start_up()
+            after_ready = loop.call_later(AFTER_READY_DELAY, _after_ready_in_background, http.config.app)
             if self.opts.check or self.opts.check_events:
                 checks = importlib.import_module("openwork.checks")
                 code = 0 if await checks.run_checks(ctx, self.stack, events=self.opts.check_events) else 1
@@ -348,6 +352,8 @@ class _Run:
             for task in (start, stop_requested, failed, version_check, reloader, baseline):
                 if task is not None and not task.done():
                     task.cancel()
+            if after_ready is not None:
+                after_ready.cancel()
             self.stack.bus.close()  # ends open SSE streams so the HTTP shutdown is quick
             if self.http is not None:
                 self.http.request_exit()
@@ -363,6 +369,24 @@ class _Run:
             with contextlib.suppress(OSError):
                 self.record.unlink()
             log.info("server.stopped", exit_code=code)
+
+
+def _after_ready_in_background(app: Any) -> None:
+    """Build FastAPI's route tables (see ``warm_routes``), then settle the collector, in a thread of its
+    own, ``AFTER_READY_DELAY`` after "ready": not while opencode boots (that CPU would slow opencode's
+    start), not on the event loop, and not just when the first requests come (a request builds only
+    the tables it walks, ~25 ms; all of them cost ~100 ms of CPU). FastAPI builds the tables under its
+    own lock, so a request that needs one meanwhile waits for it, as it would without this."""
+
+    def run() -> None:
+        from openwork.httpserver import warm_routes  # loaded by the build thread already
+
+        try:
+            asyncio.run(warm_routes(app))
+        finally:
+            settle_after_start_up()
+
+    threading.Thread(target=run, name="openwork-after-ready", daemon=True).start()
 
 
 async def _in_background_thread(func: Callable[[], _T]) -> _T:

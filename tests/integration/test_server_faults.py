@@ -96,3 +96,29 @@ def test_opencode_that_fails_to_start_reports_its_last_output(tmp_path: Path, wo
     assert "opencode did not start: exited with code 7" in done.stderr
     assert "fatal: cannot load config" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_external_version_comes_from_health_and_a_mismatch_is_a_warning(
+    tmp_path: Path, workspace: Path, serve: list[ServerProcess]
+) -> None:
+    marker = tmp_path / "asked"
+    env = {**os.environ, "FAKE_OPENCODE_HEALTH_VERSION": "0.0.1-health", "FAKE_OPENCODE_VERSION_MARKER": str(marker)}
+    server = ServerProcess(serve_args(workspace, FAKE), env=env)
+    serve.append(server)
+    server.start(log_file=tmp_path / "server.log")
+    wait_for(lambda: "sidecar.version_mismatch" in server.logs(), timeout=10, what="the mismatch warning")
+    assert "0.0.1-health" in server.logs()
+    assert not marker.exists()  # opencode said it in its health answer: no `--version` run
+
+
+def test_external_version_falls_back_to_asking_the_binary(
+    tmp_path: Path, workspace: Path, serve: list[ServerProcess]
+) -> None:
+    marker = tmp_path / "asked"
+    env = {**os.environ, "FAKE_OPENCODE_VERSION_MARKER": str(marker)}
+    server = ServerProcess(serve_args(workspace, FAKE), env=env)
+    serve.append(server)
+    server.start(log_file=tmp_path / "server.log")
+    wait_for(lambda: "sidecar.version_mismatch" in server.logs(), timeout=10, what="the mismatch warning")
+    assert "0.0.0-fake" in server.logs()
+    assert marker.read_text() == "asked\n"

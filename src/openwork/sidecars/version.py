@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -21,9 +23,10 @@ def parse_version(output: str) -> str | None:
 
 
 async def probe_version(
-    binary: Path, *, timeout: float = DEFAULT_VERSION_TIMEOUT, env: dict[str, str] | None = None
+    binary: Path, *, timeout: float = DEFAULT_VERSION_TIMEOUT, env: dict[str, str] | None = None, niceness: int = 0
 ) -> str | None:
-    """``<binary> --version``'s first version-looking token, or ``None`` on failure or timeout."""
+    """``<binary> --version``'s first version-looking token, or ``None`` on failure or timeout.
+    ``niceness``: added to the child's nice value (a background check yields the CPU)."""
     import asyncio  # not at import time: the resolver (sync) is on the start-up path
 
     try:
@@ -34,6 +37,7 @@ async def probe_version(
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
             env=env,
+            preexec_fn=functools.partial(os.nice, niceness) if niceness else None,
         )
     except OSError:
         return None
