@@ -114,6 +114,10 @@ class _AsyncioHandle:
                     proc.terminate()
             loop = asyncio.get_running_loop()
             deadline = loop.time() + timeout
+            # The leader's exit wakes us at once (no polling tick added to every stop); descendants
+            # that outlive it, rare, are polled.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._proc.wait()), timeout)
             while loop.time() < deadline:
                 if self._proc.returncode is not None and not any(_alive(p) for p in snapshot):
                     break
