@@ -20,7 +20,7 @@ from openwork.supervisor.records import ChildRecords
 from openwork.supervisor.service import Service
 from openwork.supervisor.spawn import EarlyChild, SpawnSpec, start_child
 from openwork.supervisor.state import ServiceState
-from tests.helpers import FIXTURES, pid_alive
+from tests.helpers import FIXTURES, pid_alive, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -148,17 +148,11 @@ def test_an_early_child_dies_with_the_process_that_started_it(tmp_path: Path) ->
     )
     starter = subprocess.Popen([sys.executable, "-c", code])
     try:
-        deadline = time.monotonic() + 20
-        while not pid_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        child = int(pid_file.read_text())
+        child = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), timeout=20, what="the early child"))
         assert pid_alive(child)
         starter.kill()
         starter.wait(timeout=10)
-        deadline = time.monotonic() + 10
-        while pid_alive(child) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert not pid_alive(child)
+        wait_for(lambda: not pid_alive(child), timeout=10, what="the early child to die with its starter")
     finally:
         starter.kill()
         starter.wait(timeout=10)

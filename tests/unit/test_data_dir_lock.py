@@ -5,12 +5,12 @@ from __future__ import annotations
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from openwork.store.lock import DataDirLock, Held
+from tests.helpers import wait_for
 
 
 def test_second_holder_is_refused_until_the_first_releases(tmp_path: Path) -> None:
@@ -36,10 +36,7 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
     )
     holder = subprocess.Popen([sys.executable, "-c", code])
     try:
-        deadline = time.monotonic() + 20
-        while not ready.exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert ready.exists()
+        wait_for(ready.exists, timeout=20, what="the holder to take the lock")
         with pytest.raises(Held):
             DataDirLock(path).acquire()
     finally:

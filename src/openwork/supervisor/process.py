@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import os
 import signal
 import subprocess
@@ -17,7 +16,7 @@ import structlog
 from openwork.errors import SupervisorError
 from openwork.supervisor.lines import LineSplitter
 from openwork.supervisor.records import ChildRecord, ChildRecords
-from openwork.supervisor.spawn import EarlyChild, SpawnSpec, child_setup
+from openwork.supervisor.spawn import EarlyChild, SpawnSpec, cannot_start, child_options
 
 __all__ = ["AsyncioSpawner", "LineCallback", "ProcessHandle", "SpawnSpec", "Spawner"]
 
@@ -233,19 +232,9 @@ class AsyncioSpawner:
                 return adopted
             early.discard()  # not what the supervisor wants now (a changed port): start afresh
         try:
-            return await asyncio.create_subprocess_exec(
-                *spec.argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                cwd=spec.cwd,
-                env=dict(spec.env),
-                # New session: a terminal Ctrl+C goes to us only; we stop children in order ourselves.
-                start_new_session=True,
-                preexec_fn=functools.partial(child_setup, os.getpid()),
-            )
+            return await asyncio.create_subprocess_exec(*spec.argv, **child_options(spec))
         except OSError as exc:
-            raise SupervisorError(f"cannot start {spec.name} ({spec.argv[0]}): {exc.strerror or exc}") from exc
+            raise cannot_start(spec, exc) from exc
 
     async def spawn(self, spec: SpawnSpec, on_line: LineCallback) -> ProcessHandle:
         proc = await self._start(spec)

@@ -14,11 +14,12 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from openwork.errors import SupervisorError
 from openwork.libc import libc
 
-__all__ = ["EarlyChild", "SpawnSpec", "child_setup", "pidfd_supported", "start_child"]
+__all__ = ["EarlyChild", "SpawnSpec", "cannot_start", "child_options", "child_setup", "pidfd_supported", "start_child"]
 
 _PR_SET_PDEATHSIG = 1
 EARLY_CHILD_REAP_TIMEOUT = 5.0  # after SIGKILL, an abandoned early child is waited for this long
@@ -76,19 +77,29 @@ class EarlyChild:
                 pipe.close()
 
 
+def child_options(spec: SpawnSpec) -> dict[str, Any]:
+    """``subprocess.Popen`` / ``asyncio.create_subprocess_exec`` keywords for ``spec``: piped output, a
+    complete environment, a new session (a terminal's Ctrl+C reaches us only; we stop children in order),
+    and the parent-death signal."""
+    return {
+        "stdin": subprocess.DEVNULL,
+        "stdout": subprocess.PIPE,
+        "stderr": subprocess.PIPE,
+        "cwd": spec.cwd,
+        "env": dict(spec.env),
+        "start_new_session": True,
+        "preexec_fn": functools.partial(child_setup, os.getpid()),
+    }
+
+
+def cannot_start(spec: SpawnSpec, exc: OSError) -> SupervisorError:
+    return SupervisorError(f"cannot start {spec.name} ({spec.argv[0]}): {exc.strerror or exc}")
+
+
 def start_child(spec: SpawnSpec) -> subprocess.Popen[bytes]:
-    """Start ``spec`` from the calling thread (the main one: the parent-death signal follows the thread
-    that forked) with piped output, in a new session so a terminal's Ctrl+C reaches us only."""
+    """Start ``spec`` from the calling thread: the main one, since the parent-death signal follows the
+    thread that forked."""
     try:
-        return subprocess.Popen(
-            spec.argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=spec.cwd,
-            env=dict(spec.env),
-            start_new_session=True,
-            preexec_fn=functools.partial(child_setup, os.getpid()),
-        )
+        return subprocess.Popen(spec.argv, **child_options(spec))
     except OSError as exc:
-        raise SupervisorError(f"cannot start {spec.name} ({spec.argv[0]}): {exc.strerror or exc}") from exc
+        raise cannot_start(spec, exc) from exc
