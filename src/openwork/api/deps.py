@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 
 from openwork.api.context import AppContext
 from openwork.auth.principal import Principal, authenticate
@@ -21,14 +21,13 @@ def context(request: Request) -> AppContext:
 Ctx = Annotated[AppContext, Depends(context)]
 
 
-def caller(
-    ctx: Ctx,
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-    x_openwork_host_token: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> Principal:
+def caller(request: Request, ctx: Ctx) -> Principal:
+    # The two headers are read here, not declared as ``Header()`` parameters: FastAPI would build a
+    # validator for each on every route that authenticates (CPU spent while opencode boots), and they
+    # were kept out of the OpenAPI schema anyway.
     return authenticate(
-        authorization=authorization,
-        host_header_token=x_openwork_host_token,
+        authorization=request.headers.get("authorization"),
+        host_header_token=request.headers.get("x-openwork-host-token"),
         credentials=ctx.credentials,
         tokens=ctx.tokens,
     )
