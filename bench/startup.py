@@ -1,6 +1,6 @@
 """Start-to-healthy of bare `opencode serve` vs `openwork serve` on the same workspace and binary.
 
-Run: .venv/bin/python bench/startup.py [--rounds N]
+Run: .venv/bin/python bench/startup.py [--rounds N] [--cache]
 Prints the median of each, their ratio (target <= 1.10), and the idle RSS of the openwork process
 alone (children excluded; target <= 80 MB). Rounds alternate so drift affects both sides alike.
 """
@@ -68,12 +68,15 @@ def bare(binary: Path, workspace: Path, env: dict[str, str]) -> float:
         stop(proc)
 
 
-def openwork(binary: Path, workspace: Path, env: dict[str, str], data: Path, rss: list[float]) -> float:
+def openwork(binary: Path, workspace: Path, env: dict[str, str], data: Path, rss: list[float], cache: bool) -> float:
     env = {**env, "OPENWORK_DATA_DIR": str(data)}
+    # external: the same file as bare opencode, run as is. cache: the default source, the verified cache,
+    # whose binary is re-hashed on every start before it runs (the same file: it is the cached one).
+    source = (["--sidecar-dir", str(binary.parents[3])] if cache
+              else ["--allow-external", "--opencode-bin", str(binary)])
     began = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "openwork", "serve", "--json", "--port", "0", "--workspace", str(workspace),
-         "--allow-external", "--opencode-bin", str(binary)],
+        [sys.executable, "-m", "openwork", "serve", "--json", "--port", "0", "--workspace", str(workspace), *source],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
     )
     try:
@@ -93,6 +96,9 @@ def openwork(binary: Path, workspace: Path, env: dict[str, str], data: Path, rss
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--cache", action="store_true",
+                        help="ours resolves opencode from the verified cache (the default source) instead of "
+                             "--opencode-bin: every start re-hashes the binary first")
     args = parser.parse_args()
     binary = Resolver(SidecarSettings(sidecar_dir=default_data_dir() / "sidecars")).resolve("opencode").path
     with tempfile.TemporaryDirectory(prefix="openwork-bench-") as tmp:
@@ -106,7 +112,7 @@ def main() -> None:
         bare(binary, workspace, env)  # warm the page cache for both sides
         for i in range(args.rounds):
             bare_times.append(bare(binary, workspace, env))
-            ours.append(openwork(binary, workspace, env, root / f"data{i}", rss))
+            ours.append(openwork(binary, workspace, env, root / f"data{i}", rss, args.cache))
             print(f"round {i + 1}: opencode {bare_times[-1]:.3f}s  openwork {ours[-1]:.3f}s  rss {rss[-1]:.1f} MB",
                   flush=True)
     b, o = statistics.median(bare_times), statistics.median(ours)

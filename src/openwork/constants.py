@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "BACKGROUND_NICENESS",
     "DEFAULT_APPROVAL_TIMEOUT_MS",
     "DEFAULT_BACKOFF_INITIAL",
     "DEFAULT_BACKOFF_MAX",
@@ -41,6 +42,9 @@ DEFAULT_BACKOFF_MAX = 30.0  # restart delay cap
 DEFAULT_BACKOFF_RESET_AFTER = 60.0  # healthy this long -> failure count resets
 DEFAULT_MAX_FAILURES = 10  # consecutive failures before giving up
 DEFAULT_VERSION_TIMEOUT = 4.0  # `<bin> --version`
+# Added to the nice value of our own start-up threads and background checks while opencode boots or the
+# first requests come: they yield the CPU instead of competing for it.
+BACKGROUND_NICENESS = 10
 DEFAULT_HTTP_TIMEOUT = 10.0  # CLI -> server requests
 DEFAULT_LOG_RING_LINES = 800  # per service, as the original TUI
 DEFAULT_MAX_LINE_BYTES = 64 * 1024  # a longer child output line is cut here

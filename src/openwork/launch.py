@@ -10,15 +10,18 @@ through the container engine, under the supervisor.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import platform
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from openwork.auth.credentials import Credentials, load_credentials
 from openwork.config import ServerConfig
+from openwork.constants import BACKGROUND_NICENESS
 from openwork.errors import ConfigError, OpenworkError
 from openwork.runtime.ports import bind_listener, pick_port
 from openwork.sidecars.progress import CallbackProgress
@@ -31,7 +34,62 @@ if TYPE_CHECKING:
     from openwork.runtime.stack import SandboxSetup
     from openwork.sandbox.mounts import Mount
 
-__all__ = ["Launch", "LaunchLog", "prepare"]
+__all__ = ["PRELOAD_MODULES", "Launch", "LaunchLog", "Preloader", "prepare"]
+
+
+PRELOAD_JOIN_TIMEOUT = 5.0  # a failed launch waits this long for the preload thread before exiting
+
+# What `serve` imports after the spawn anyway: the server, the supervisor, the HTTP stack.
+PRELOAD_MODULES = (
+    "asyncio",
+    "structlog",
+    "psutil",
+    "httpx",
+    "openwork.server",
+    "fastapi",
+    "uvicorn",
+    "openwork.api",
+    "openwork.httpserver",
+)
+
+
+class Preloader:
+    """Imports what the server needs after the spawn, in a thread, while the main thread hashes opencode's
+    binary before running it (the default source re-verifies the cached ~185 MB file on every start: one
+    core busy for ~0.13 s, GIL released). That import work then no longer competes with opencode's boot.
+    Once opencode is spawned the thread lowers its priority, like the HTTP build thread."""
+
+    def __init__(self, modules: tuple[str, ...] = PRELOAD_MODULES) -> None:
+        self._modules = modules
+        self._thread: threading.Thread | None = None
+        self._spawned = threading.Event()
+
+    def start(self) -> None:
+        """Idempotent."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="openwork-preload", daemon=True)
+            self._thread.start()
+
+    def spawned(self) -> None:
+        self._spawned.set()
+
+    def wait(self, timeout: float) -> bool:
+        """Whether the thread finished (or never started) within ``timeout``."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self._thread is None or not self._thread.is_alive()
+
+    def _run(self) -> None:
+        reniced = False
+        for name in self._modules:
+            if self._spawned.is_set() and not reniced:
+                reniced = True
+                with contextlib.suppress(OSError, AttributeError):
+                    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICENESS)
+            try:
+                importlib.import_module(name)
+            except Exception:  # the main thread imports it again and reports the error properly
+                return
 
 
 class LaunchLog:
@@ -105,6 +163,7 @@ def prepare(
     Without it, logging is taken as set up already. ``Launch.log.flush()`` emits the held events.
     """
     log = LaunchLog(logging_ready)
+    preloader = Preloader()
     ensure_private_dir(config.data_dir)
     ensure_private_dir(config.state_dir)
     lock = _lock_data_dir(config)
@@ -113,7 +172,7 @@ def prepare(
         sock = bind_listener(config.host, config.port)
         credentials = load_credentials(config.data_dir, client_token=config.client_token, host_token=config.host_token)
         mounts = _sandbox_mounts(config)  # refused before any binary or engine is touched
-        binary = _resolve_opencode(config, log)
+        binary = _resolve_opencode(config, log, on_hashing=preloader.start if early_start else None)
         sandbox = _sandbox_setup(config, binary, mounts, log) if config.sandbox != "none" else None
         router_binary = _resolve_router(config, log)
         launch = Launch(
@@ -127,8 +186,10 @@ def prepare(
         )
         if early_start and sandbox is None and pidfd_supported():
             launch.early = _start_opencode(config, launch)
+        preloader.spawned()
         return launch
     except BaseException:
+        preloader.wait(PRELOAD_JOIN_TIMEOUT)  # no import racing the interpreter's exit
         if sock is not None:
             sock.close()
         lock.release()
@@ -170,9 +231,11 @@ def _lock_data_dir(config: ServerConfig) -> DataDirLock:
     return lock
 
 
-def _resolve_opencode(config: ServerConfig, log: LaunchLog) -> ResolvedBinary:
+def _resolve_opencode(config: ServerConfig, log: LaunchLog, *, on_hashing: Callable[[], None] | None) -> ResolvedBinary:
     resolver = Resolver(
-        config.sidecar_settings(), CallbackProgress(lambda msg: log.live("info", "sidecar.progress", message=msg))
+        config.sidecar_settings(),
+        CallbackProgress(lambda msg: log.live("info", "sidecar.progress", message=msg)),
+        on_hashing=on_hashing,
     )
     binary = resolver.resolve("opencode")
     log.note("info", "sidecar.resolved", **binary.to_json())

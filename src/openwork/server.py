@@ -21,6 +21,7 @@ import structlog
 from openwork import __version__
 from openwork.auth.credentials import Credentials
 from openwork.config import ServerConfig
+from openwork.constants import BACKGROUND_NICENESS
 from openwork.errors import OpenworkError
 from openwork.events import EventBus
 from openwork.gcpolicy import settle_after_start_up
@@ -43,9 +44,7 @@ _T = TypeVar("_T")
 
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
-BUILD_THREAD_NICENESS = 10  # the HTTP app's build yields the CPU to opencode's start
 AFTER_READY_DELAY = 2.0  # seconds after "ready" before the route tables are built and the GC settles
-BACKGROUND_NICENESS = 10  # the external binary's `--version` check yields to the first requests
 HTTP_SHUTDOWN_TIMEOUT = 5  # seconds; mirrors httpserver's, kept here so the CLI path stays import-light
 
 
@@ -405,7 +404,7 @@ async def _in_background_thread(func: Callable[[], _T]) -> _T:
 
     def run() -> None:
         with contextlib.suppress(OSError, AttributeError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BUILD_THREAD_NICENESS)
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICENESS)
         try:
             result = func()
         except BaseException as exc:  # handed to the awaiting coroutine, re-raised there

@@ -4,6 +4,9 @@ that ``close`` gives everything back. The stand-in opencode is a real process on
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -94,3 +97,30 @@ def test_launch_log_holds_events_until_flush_and_live_ones_flush_in_order() -> N
         assert emitted == ["first", "second", "third"]  # each event once
     finally:
         structlog.reset_defaults()
+
+
+def test_preloader_imports_in_its_thread_and_yields_the_cpu_once_opencode_is_spawned(tmp_path: Path) -> None:
+    # Each module records the nice value of the thread importing it.
+    (tmp_path / "pre_a.py").write_text(
+        "import os, threading\nNICE = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())\n"
+    )
+    (tmp_path / "pre_b.py").write_text("raise ImportError('broken on purpose')\n")
+    (tmp_path / "pre_c.py").write_text("X = 1\n")
+    code = (
+        "import os, sys; from openwork.launch import Preloader; from openwork.constants import BACKGROUND_NICENESS;"
+        "base = os.getpriority(os.PRIO_PROCESS, 0);"
+        "p = Preloader(('pre_a', 'pre_b', 'pre_c')); p.spawned(); p.start(); p.start(); assert p.wait(20);"
+        "import pre_a; assert pre_a.NICE == min(19, base + BACKGROUND_NICENESS), (pre_a.NICE, base);"
+        "assert 'pre_b' not in sys.modules and 'pre_c' not in sys.modules;"  # stops at the first failure
+        "assert os.getpriority(os.PRIO_PROCESS, 0) == base;"  # the main thread keeps its priority
+        "print('ok')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

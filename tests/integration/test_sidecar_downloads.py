@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from openwork.errors import ConfigError, IntegrityError, SidecarError
+from openwork.sidecars import cache
 from openwork.sidecars.limits import DownloadLimits
 from openwork.sidecars.resolver import Resolver, SidecarSettings
 from openwork.sidecars.targets import current_target
@@ -374,3 +375,23 @@ def test_serve_refuses_an_unverified_binary_without_allow_external(tmp_path: Pat
     assert done.returncode != 0
     assert "did not verify" in done.stderr and "--allow-external" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_hashing_hook_runs_before_a_cache_hit_is_re_verified(
+    tmp_path: Path, host: ReleaseHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host.routes["/router"] = Route(SCRIPT)
+    manifest = write_manifest(tmp_path, host, {"url": f"{host.url}/router", "sha256": sha(SCRIPT), "size": len(SCRIPT)})
+    resolver(tmp_path, manifest).resolve("opencode-router")
+    events: list[str] = []
+    original = cache.verify
+
+    def verify(binary: Path) -> str | None:
+        events.append("verify")
+        return original(binary)
+
+    monkeypatch.setattr(cache, "verify", verify)
+    hooked = Resolver(resolver(tmp_path, manifest).settings, on_hashing=lambda: events.append("hashing"))
+    hit = hooked.resolve("opencode-router")
+    assert "cache hit" in hit.how
+    assert events == ["hashing", "verify"]

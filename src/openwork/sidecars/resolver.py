@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -87,10 +88,23 @@ class ResolvedBinary:
 
 
 class Resolver:
-    def __init__(self, settings: SidecarSettings, progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        settings: SidecarSettings,
+        progress: Progress | None = None,
+        *,
+        on_hashing: Callable[[], None] | None = None,
+    ) -> None:
+        """``on_hashing``: called just before a binary is hashed to verify it (a cache hit re-hashes
+        ~185 MB): the caller may put the other cores to work meanwhile (``openwork.launch``)."""
         self.settings = settings
         self.progress = progress or NullProgress()
         self._manifest: Manifest | None = None
+        self._on_hashing = on_hashing
+
+    def _hashing(self) -> None:
+        if self._on_hashing is not None:
+            self._on_hashing()
 
     # -- manifest -------------------------------------------------------------------------------
     def manifest(self) -> Manifest:
@@ -161,6 +175,7 @@ class Resolver:
         exe = executable_name(spec.executable, target)
         for candidate in (root / target / exe, root / exe):
             if candidate.is_file() and os.access(candidate, os.X_OK):
+                self._hashing()
                 sha = file_sha256(candidate)
                 listed = self.manifest().artifact(spec.name, target)
                 if listed is not None and listed[1].sha256 and listed[1].sha256 != sha:
@@ -187,6 +202,7 @@ class Resolver:
             )
         directory = cache.entry_dir(self.settings.sidecar_dir, spec.name, wanted, target)
         binary = directory / executable_name(spec.executable, target)
+        self._hashing()
         sha = cache.verify(binary)
         if sha is not None:
             return self._cached(spec, binary, target, wanted, sha, "cache hit, sha256 re-verified")
