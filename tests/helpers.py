@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -26,6 +27,13 @@ def serve_args(workspace: Path | str, opencode_bin: Path | str, *extra: str) -> 
     """`openwork serve` arguments for a test: any free port, the given opencode allowed as external."""
     port = ["--port", "0"]
     return ["--workspace", str(workspace), *port, "--allow-external", "--opencode-bin", str(opencode_bin), *extra]
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def wait_for(condition: Callable[[], T], *, timeout: float, interval: float = 0.05, what: str = "condition") -> T:

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from openwork.auth.credentials import Credentials, load_credentials
 from openwork.config import ServerConfig
-from openwork.constants import BACKGROUND_NICENESS
 from openwork.errors import ConfigError, OpenworkError
+from openwork.priority import lower_this_thread
 from openwork.runtime.ports import bind_listener, pick_port
 from openwork.sidecars.progress import CallbackProgress
 from openwork.sidecars.resolver import ResolvedBinary, Resolver
@@ -84,8 +84,7 @@ class Preloader:
         for name in self._modules:
             if self._spawned.is_set() and not reniced:
                 reniced = True
-                with contextlib.suppress(OSError, AttributeError):
-                    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICENESS)
+                lower_this_thread()
             try:
                 importlib.import_module(name)
             except Exception:  # the main thread imports it again and reports the error properly
@@ -134,7 +133,6 @@ class Launch:
     sandbox: SandboxSetup | None
     log: LaunchLog = field(default_factory=LaunchLog)
     early: EarlyChild | None = None
-    closed: bool = False
 
     def take_early(self) -> EarlyChild | None:
         """Hand the early opencode to its new owner (the stack); ``close`` no longer kills it."""
@@ -143,9 +141,6 @@ class Launch:
 
     def close(self) -> None:
         """Idempotent: kill an early opencode nobody adopted, close the listener, release the lock."""
-        if self.closed:
-            return
-        self.closed = True
         early = self.take_early()
         if early is not None:
             early.discard()
@@ -197,8 +192,7 @@ def prepare(
 
 
 def _start_opencode(config: ServerConfig, launch: Launch) -> EarlyChild:
-    from openwork.runtime.opencode import opencode_argv, opencode_host, stack_opencode_env
-    from openwork.supervisor.spawn import SpawnSpec
+    from openwork.runtime.opencode import opencode_host, opencode_spec, stack_opencode_env
 
     # A dead predecessor's opencode may still hold the preferred port: reap it first, as the stack would.
     # (Only a server that died hard leaves the file; reaping logs, so logging is set up first.)
@@ -210,11 +204,12 @@ def _start_opencode(config: ServerConfig, launch: Launch) -> EarlyChild:
         ChildRecords(records).reap_leftovers()
     host = opencode_host(config)
     port = pick_port(host, config.opencode_port)
-    spec = SpawnSpec(
-        name="opencode",
-        argv=opencode_argv(launch.binary.path, host, port),
+    spec = opencode_spec(
+        binary=launch.binary.path,
+        host=host,
+        port=port,
         env=stack_opencode_env(config, launch.credentials, router=launch.router_binary is not None),
-        cwd=config.workspace,
+        workspace=config.workspace,
     )
     return EarlyChild(spec=spec, popen=start_child(spec), port=port)
 

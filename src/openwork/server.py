@@ -25,8 +25,9 @@ from openwork.constants import BACKGROUND_NICENESS
 from openwork.errors import OpenworkError
 from openwork.events import EventBus
 from openwork.gcpolicy import settle_after_start_up
-from openwork.launch import Launch, prepare
+from openwork.launch import Launch
 from openwork.logging import LogHub
+from openwork.priority import lower_this_thread
 from openwork.runtime.stack import Stack
 from openwork.sidecars.resolver import ResolvedBinary
 from openwork.store.atomic import write_atomic
@@ -139,14 +140,11 @@ async def _first(*aws: asyncio.Future[Any]) -> None:
     await asyncio.wait(aws, return_when=asyncio.FIRST_COMPLETED)
 
 
-async def serve(
-    config: ServerConfig, hub: LogHub, opts: ServeOptions | None = None, launch: Launch | None = None
-) -> int:
+async def serve(config: ServerConfig, hub: LogHub, launch: Launch, opts: ServeOptions | None = None) -> int:
     """Run the server until a signal, a required service giving up, or (with ``--check``) the end of
     the checks. Returns the process exit code. ``launch``: what ``openwork.launch.prepare`` acquired
-    (opencode perhaps already started); prepared here when not given. Released on return either way."""
+    (opencode perhaps already started); its caller releases it."""
     opts = opts or ServeOptions()
-    launch = launch or prepare(config)
     run: _Run | None = None
     try:
         hub.redactor.add(*launch.credentials.values())
@@ -173,7 +171,6 @@ async def serve(
     finally:
         if run is not None and run.db is not None:
             run.db.close()
-        launch.close()
 
 
 async def _check_external_version(binary: ResolvedBinary, from_health: str | None) -> None:
@@ -403,8 +400,7 @@ async def _in_background_thread(func: Callable[[], _T]) -> _T:
             future.set_result(result)  # type: ignore[arg-type]
 
     def run() -> None:
-        with contextlib.suppress(OSError, AttributeError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICENESS)
+        lower_this_thread()
         try:
             result = func()
         except BaseException as exc:  # handed to the awaiting coroutine, re-raised there

@@ -20,7 +20,7 @@ from openwork.supervisor.records import ChildRecords
 from openwork.supervisor.service import Service
 from openwork.supervisor.spawn import EarlyChild, SpawnSpec, start_child
 from openwork.supervisor.state import ServiceState
-from tests.helpers import FIXTURES, pid_alive, wait_for
+from tests.helpers import FIXTURES, free_port, pid_alive, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -72,12 +72,6 @@ async def until(condition: object, timeout: float = 10.0) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError(f"condition not met within {timeout}s")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_adopted_child_is_the_first_run_and_its_tree_dies_on_stop(tmp_path: Path) -> None:

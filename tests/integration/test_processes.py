@@ -18,7 +18,7 @@ from openwork.supervisor.process import AsyncioSpawner, SpawnSpec
 from openwork.supervisor.records import ChildRecords
 from openwork.supervisor.service import Service
 from openwork.supervisor.state import ServiceState
-from tests.helpers import FIXTURES, pid_alive
+from tests.helpers import FIXTURES, free_port, pid_alive
 
 pytestmark = pytest.mark.anyio
 
@@ -58,12 +58,6 @@ def service(
         poll_interval=0.01,
         on_line=lambda _svc, line, _stream: sink.append(line),
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def wait_line(lines: list[str], prefix: str, timeout: float = 10.0) -> str:

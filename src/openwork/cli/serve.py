@@ -284,7 +284,7 @@ def run_server(
         from openwork.server import ServeOptions, serve
 
         opts = ServeOptions(json_output=json_output, check=check, check_events=check_events)
-        return asyncio.run(serve(config, logging_ready(), opts, launch))
+        return asyncio.run(serve(config, logging_ready(), launch, opts))
     finally:
         launch.close()
 

@@ -19,7 +19,7 @@ from openwork.supervisor.spawn import SpawnSpec
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["HEALTH_PATH", "OpencodeDriver", "opencode_argv", "opencode_env", "opencode_host", "stack_opencode_env"]
+__all__ = ["HEALTH_PATH", "OpencodeDriver", "opencode_env", "opencode_host", "opencode_spec", "stack_opencode_env"]
 
 HEALTH_PATH = "/global/health"
 _DEV_DIRS = ("config", "data", "cache", "state")
@@ -66,8 +66,11 @@ def opencode_host(config: ServerConfig) -> str:
     return config.host if config.host != "localhost" else "127.0.0.1"
 
 
-def opencode_argv(binary: Path, host: str, port: int) -> tuple[str, ...]:
-    return (str(binary), "serve", "--hostname", host, "--port", str(port))
+def opencode_spec(*, binary: Path, host: str, port: int, env: Mapping[str, str], workspace: Path) -> SpawnSpec:
+    """``opencode serve`` on ``host:port`` in ``workspace``: what the driver spawns, and what
+    ``openwork.launch`` starts early for the spawner to adopt (it compares the two)."""
+    argv = (str(binary), "serve", "--hostname", host, "--port", str(port))
+    return SpawnSpec(name="opencode", argv=argv, env=env, cwd=workspace)
 
 
 class OpencodeDriver:
@@ -127,11 +130,8 @@ class OpencodeDriver:
             self.port, self._first_port = self._first_port, None
         else:
             self.port = pick_port(self.host, self.port or self._preferred)
-        return self.spec(self.port)
-
-    def spec(self, port: int) -> SpawnSpec:
-        return SpawnSpec(
-            name="opencode", argv=opencode_argv(self.binary.path, self.host, port), env=self._env, cwd=self.workspace
+        return opencode_spec(
+            binary=self.binary.path, host=self.host, port=self.port, env=self._env, workspace=self.workspace
         )
 
     def _probe_timeout(self) -> float:
