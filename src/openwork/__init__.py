@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+
+TYPE_CHECKING = False  # not `from typing`: ~4 ms on the way to spawning opencode
 
 if TYPE_CHECKING:
     import importlib.machinery

@@ -7,10 +7,8 @@ validates what the edges hand it and fills in derived paths.
 from __future__ import annotations
 
 import os
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
 
 from openwork.constants import (
     DEFAULT_APPROVAL_TIMEOUT_MS,
@@ -27,19 +25,23 @@ from openwork.constants import (
 from openwork.errors import ConfigError
 from openwork.paths import default_data_dir
 
+TYPE_CHECKING = False  # typing itself loads after the spawn (see openwork.launch)
 if TYPE_CHECKING:  # the resolver's imports stay off the thin CLI's path
+    from typing import Literal
+
     from openwork.sidecars.resolver import SidecarSettings
+
+    LogFormat = Literal["pretty", "json"]
 
 __all__ = ["LogFormat", "RestartPolicy", "ServerConfig", "default_data_dir", "new_run_id"]
 
-LogFormat = Literal["pretty", "json"]
 # What `--sandbox` runs when no --sandbox-image is given: glibc and a shell are all opencode needs.
 DEFAULT_SANDBOX_IMAGE = "docker.io/library/debian:bookworm-slim"
 
 
 def new_run_id() -> str:
     """A short random id naming one run in logs and records."""
-    return "run_" + secrets.token_hex(6)
+    return "run_" + os.urandom(6).hex()  # secrets.token_hex, without importing hmac and OpenSSL
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

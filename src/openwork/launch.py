@@ -12,14 +12,12 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
-import platform
 import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
-from openwork.auth.credentials import Credentials, load_credentials
+from openwork.auth.credentials import Credentials, OpencodeLogin, load_credentials
 from openwork.config import ServerConfig
 from openwork.errors import ConfigError, OpenworkError
 from openwork.priority import lower_this_thread
@@ -30,7 +28,10 @@ from openwork.store.atomic import ensure_private_dir
 from openwork.store.lock import DataDirLock, Held
 from openwork.supervisor.spawn import EarlyChild, pidfd_supported, start_child
 
+TYPE_CHECKING = False  # typing loads after the spawn
 if TYPE_CHECKING:
+    from typing import Any
+
     from openwork.runtime.stack import SandboxSetup
     from openwork.sandbox.mounts import Mount
 
@@ -163,14 +164,22 @@ def prepare(
     ensure_private_dir(config.state_dir)
     lock = _lock_data_dir(config)
     sock: socket.socket | None = None
+    early: EarlyChild | None = None
     try:
         sock = bind_listener(config.host, config.port)
-        credentials = load_credentials(config.data_dir, client_token=config.client_token, host_token=config.host_token)
+        login = OpencodeLogin()
         mounts = _sandbox_mounts(config)  # refused before any binary or engine is touched
         binary = _resolve_opencode(config, log, on_hashing=preloader.start if early_start else None)
         sandbox = _sandbox_setup(config, binary, mounts, log) if config.sandbox != "none" else None
         router_binary = _resolve_router(config, log)
-        launch = Launch(
+        if early_start and sandbox is None and pidfd_supported():
+            early = _start_opencode(config, binary, router_binary, login, log)
+        preloader.spawned()
+        # The server's own tokens are none of opencode's business: they are read (or made) while it boots.
+        credentials = load_credentials(
+            config.data_dir, client_token=config.client_token, host_token=config.host_token, opencode=login
+        )
+        return Launch(
             lock=lock,
             sock=sock,
             credentials=credentials,
@@ -178,12 +187,11 @@ def prepare(
             router_binary=router_binary,
             sandbox=sandbox,
             log=log,
+            early=early,
         )
-        if early_start and sandbox is None and pidfd_supported():
-            launch.early = _start_opencode(config, launch)
-        preloader.spawned()
-        return launch
     except BaseException:
+        if early is not None:
+            early.discard()
         preloader.wait(PRELOAD_JOIN_TIMEOUT)  # no import racing the interpreter's exit
         if sock is not None:
             sock.close()
@@ -191,7 +199,13 @@ def prepare(
         raise
 
 
-def _start_opencode(config: ServerConfig, launch: Launch) -> EarlyChild:
+def _start_opencode(
+    config: ServerConfig,
+    binary: ResolvedBinary,
+    router_binary: ResolvedBinary | None,
+    login: OpencodeLogin,
+    log: LaunchLog,
+) -> EarlyChild:
     from openwork.runtime.opencode import opencode_host, opencode_spec, stack_opencode_env
 
     # A dead predecessor's opencode may still hold the preferred port: reap it first, as the stack would.
@@ -200,15 +214,15 @@ def _start_opencode(config: ServerConfig, launch: Launch) -> EarlyChild:
     if records.exists():
         from openwork.supervisor.records import ChildRecords  # psutil and structlog: this path only
 
-        launch.log.flush()
+        log.flush()
         ChildRecords(records).reap_leftovers()
     host = opencode_host(config)
     port = pick_port(host, config.opencode_port)
     spec = opencode_spec(
-        binary=launch.binary.path,
+        binary=binary.path,
         host=host,
         port=port,
-        env=stack_opencode_env(config, launch.credentials, router=launch.router_binary is not None),
+        env=stack_opencode_env(config, login, router=router_binary is not None),
         workspace=config.workspace,
     )
     return EarlyChild(spec=spec, popen=start_child(spec), port=port)
@@ -254,12 +268,10 @@ def _sandbox_setup(
     """The engine (checked usable), and a Linux opencode for the container's architecture."""
     from openwork.runtime.stack import SandboxSetup
     from openwork.sandbox.engine import choose_engine
-    from openwork.sidecars.targets import current_target
+    from openwork.sidecars.targets import current_target, machine_arch
 
     engine = choose_engine(config.sandbox, config.sandbox_engine)
-    arch = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}.get(
-        platform.machine().lower(), "x64"
-    )
+    arch = machine_arch(default="x64")
     container_binary = binary.path
     if not current_target().startswith(f"linux-{arch}"):  # e.g. macOS: the container needs the Linux build
         container_binary = Resolver(config.sidecar_settings()).resolve("opencode", target=f"linux-{arch}").path

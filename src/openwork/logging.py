@@ -13,12 +13,14 @@ import time
 from collections import deque
 from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import structlog
 
-from openwork.config import LogFormat
 from openwork.constants import DEFAULT_LOG_RING_LINES
+
+if TYPE_CHECKING:
+    from openwork.config import LogFormat
 
 __all__ = ["LogEntry", "LogHub", "Redactor", "configure_logging", "get_hub"]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from click.testing import CliRunner
 
-from openwork.cli import COMMANDS, SUMMARIES, cli
+from openwork.cli.app import COMMANDS, SUMMARIES, cli
 
 
 def test_every_lazy_command_resolves_and_has_help() -> None:
@@ -31,10 +31,10 @@ def test_listed_summaries_are_the_commands_own_and_listing_imports_none() -> Non
         assert command is not None
         assert SUMMARIES[name] == command.get_short_help_str(limit=1000), name
     code = (
-        "import sys; from click.testing import CliRunner; from openwork.cli import cli;"
+        "import sys; from click.testing import CliRunner; from openwork.cli.app import cli;"
         "out = CliRunner().invoke(cli, ['--help']).output; assert 'workspace' in out and 'serve' in out, out;"
         "print(','.join(m for m in sys.modules if m.startswith('openwork.cli.') and m not in"
-        " ('openwork.cli.lazy', 'openwork.cli.output')))"
+        " ('openwork.cli.app', 'openwork.cli.lazy', 'openwork.cli.output')))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == ""
@@ -47,16 +47,16 @@ def test_unknown_command_is_a_usage_error() -> None:
 
 
 _LOADED_WHILE_OPENCODE_BOOTS = (
-    "asyncio", "ssl", "structlog", "psutil", "filelock", "tempfile", "shutil",
-    "fastapi", "pydantic", "uvicorn", "httpx", "openwork.server", "openwork.supervisor.process",
+    "asyncio", "ssl", "structlog", "psutil", "filelock", "tempfile", "shutil", "click", "typing", "hmac",
+    "secrets", "fastapi", "pydantic", "uvicorn", "httpx", "openwork.server", "openwork.supervisor.process",
 )  # fmt: skip
 
 
-def test_what_runs_before_opencode_is_spawned_imports_neither_asyncio_nor_logging_nor_http() -> None:
-    # `openwork serve` starts opencode from openwork.launch; everything heavier loads while it boots.
+def test_what_runs_before_opencode_is_spawned_imports_neither_click_nor_asyncio_nor_logging_nor_http() -> None:
+    # `openwork serve` starts opencode from openwork.cli.early (before click); the rest loads while it boots.
     code = (
-        "import sys, click; from openwork.cli import cli; cli.get_command(click.Context(cli), 'serve');"
-        "import openwork.launch, openwork.runtime.router, openwork.runtime.opencode;"
+        "import sys; import openwork.cli, openwork.cli.early, openwork.cli.fastparse, openwork.cli.serveconfig;"
+        "import openwork.launch, openwork.runtime.router, openwork.runtime.opencode, openwork.runtime.tools;"
         "print(','.join(m for m in sys.argv[1:] if m in sys.modules))"
     )
     done = subprocess.run(
@@ -69,7 +69,7 @@ def test_what_runs_before_opencode_is_spawned_imports_neither_asyncio_nor_loggin
 def test_serve_path_does_not_import_http_stack_or_other_commands() -> None:
     # What `openwork serve` imports before it spawns opencode; the HTTP stack loads while opencode boots.
     code = (
-        "import sys, click; from openwork.cli import cli; cli.get_command(click.Context(cli), 'serve');"
+        "import sys, click; from openwork.cli.app import cli; cli.get_command(click.Context(cli), 'serve');"
         "import openwork.server;"
         "print(','.join(m for m in ('fastapi', 'uvicorn', 'httpx', 'rich', 'openwork.cli.status',"
         " 'openwork.cli.sidecars') if m in sys.modules))"

@@ -8,9 +8,11 @@ from typing import Any
 
 import click
 
+from openwork.cli.clickflags import with_flags
+from openwork.cli.flags import SIDECAR_FLAGS
 from openwork.cli.output import emit
 from openwork.cli.progress import TerminalProgress
-from openwork.cli.sidecar_options import pop_sidecar_settings, sidecar_dir_for, sidecar_options
+from openwork.cli.serveconfig import sidecar_dir_for, sidecar_settings
 from openwork.sidecars import cache
 from openwork.sidecars.components import COMPONENTS
 from openwork.sidecars.resolver import Resolver
@@ -40,13 +42,13 @@ def sidecars_group() -> None:
 @click.option("--version", "version", help="Version to fetch [default: the pinned one, or the manifest's].")
 @click.option("--target", type=click.Choice(KNOWN_TARGETS), help="Target triple [default: this machine].")
 @_data_dir
-@sidecar_options
+@with_flags(SIDECAR_FLAGS)
 @_json
 def fetch_cmd(
     component: str, version: str | None, target: str | None, data_dir: Path | None, json_output: bool, **flags: Any
 ) -> None:
     """Fetch COMPONENT into the cache (or find it there), verified, and print where it is."""
-    settings = pop_sidecar_settings(flags, data_dir)
+    settings = sidecar_settings(flags, data_dir)
     with TerminalProgress(quiet=json_output) as progress:
         resolved = Resolver(settings, progress).resolve(component, version=version, target=target)
     data = {**resolved.to_json(), "pinned": resolved.version}

@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from openwork.auth.credentials import Credentials
+from openwork.auth.credentials import Credentials, OpencodeLogin
 from openwork.config import ServerConfig
 from openwork.constants import DEFAULT_HEALTH_REQUEST_TIMEOUT, DEFAULT_START_PROBE_TIMEOUT
 from openwork.runtime.loopback import no_tls
@@ -16,6 +15,7 @@ from openwork.runtime.tools import opencode_config_dir
 from openwork.sidecars.resolver import ResolvedBinary
 from openwork.supervisor.spawn import SpawnSpec
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import httpx
 
@@ -27,7 +27,7 @@ _DEV_DIRS = ("config", "data", "cache", "state")
 
 def opencode_env(
     *,
-    credentials: Credentials,
+    login: OpencodeLogin,
     data_dir: Path,
     dev_mode: bool,
     base: Mapping[str, str] | None = None,
@@ -37,8 +37,8 @@ def opencode_env(
     keys and PATH), except ours: no ``OPENWORK_*`` value, tokens included, reaches opencode."""
     source = os.environ if base is None else base
     env = {k: v for k, v in source.items() if not k.startswith(("OPENWORK_", "OPENCODE_SERVER_"))}
-    env["OPENCODE_SERVER_USERNAME"] = credentials.opencode_username
-    env["OPENCODE_SERVER_PASSWORD"] = credentials.opencode_password
+    env["OPENCODE_SERVER_USERNAME"] = login.username
+    env["OPENCODE_SERVER_PASSWORD"] = login.password
     env["OPENCODE_DISABLE_AUTOUPDATE"] = "1"  # versions are managed by openwork, not by opencode
     if config_dir is not None:
         env["OPENCODE_CONFIG_DIR"] = str(config_dir)  # our managed tools; the user's config stays untouched
@@ -51,10 +51,10 @@ def opencode_env(
     return env
 
 
-def stack_opencode_env(config: ServerConfig, credentials: Credentials, *, router: bool) -> dict[str, str]:
+def stack_opencode_env(config: ServerConfig, login: OpencodeLogin, *, router: bool) -> dict[str, str]:
     """opencode's environment in a stack: the router's managed tools dir only while the router runs."""
     return opencode_env(
-        credentials=credentials,
+        login=login,
         data_dir=config.data_dir,
         dev_mode=config.dev_mode,
         config_dir=opencode_config_dir(config.data_dir) if router else None,

@@ -11,7 +11,6 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from openwork.constants import DEFAULT_HEALTH_REQUEST_TIMEOUT, DEFAULT_START_PROBE_TIMEOUT
 from openwork.runtime.loopback import no_tls
@@ -20,6 +19,7 @@ from openwork.sidecars.resolver import ResolvedBinary
 from openwork.store.atomic import write_atomic
 from openwork.supervisor.spawn import SpawnSpec
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import httpx
 

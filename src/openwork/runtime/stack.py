@@ -95,7 +95,7 @@ class Stack:
                 credentials=credentials,
                 env=early.spec.env
                 if early is not None
-                else stack_opencode_env(config, credentials, router=router_binary is not None),
+                else stack_opencode_env(config, credentials.opencode, router=router_binary is not None),
                 host=opencode_host(config),
                 preferred_port=config.opencode_port,
                 first_port=early.port if early is not None else None,

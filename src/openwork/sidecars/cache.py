@@ -8,7 +8,6 @@ crash in between leaves a binary that fails verification, never one that passes 
 from __future__ import annotations
 
 import contextlib
-import hmac
 import json
 import os
 from collections.abc import Iterator
@@ -74,6 +73,8 @@ def verify(binary: Path) -> str | None:
         actual = file_sha256(binary)
     except OSError:
         return None
+    import hmac  # here: hashing loaded OpenSSL already; the external-binary path never needs it
+
     return actual if hmac.compare_digest(actual, expected) else None
 
 

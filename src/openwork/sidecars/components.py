@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+
+TYPE_CHECKING = False
 
 __all__ = ["COMPONENTS", "OPENCODE_VERSION", "SOURCES", "ComponentSpec", "Source"]
 
 OPENCODE_VERSION = "1.18.33"  # pinned; the version this runtime is tested against
 
-Source = Literal["auto", "bundled", "downloaded", "external"]
+if TYPE_CHECKING:
+    from typing import Literal
+
+    Source = Literal["auto", "bundled", "downloaded", "external"]
 SOURCES: tuple[Source, ...] = ("auto", "bundled", "downloaded", "external")
 
 

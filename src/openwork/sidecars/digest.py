@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import mmap
 from pathlib import Path
 
@@ -15,6 +14,8 @@ def file_digest(path: Path, algorithm: str) -> bytes:
     back between chunks (which made the hash several times slower). No copy through a read buffer.
     (Truncating the file in place while it is hashed would end the process with SIGBUS; our own writers
     replace files by rename, which leaves a mapped file intact.)"""
+    import hashlib  # OpenSSL loads here, not on the way to spawning an external (unhashed) opencode
+
     digest = hashlib.new(algorithm)
     with path.open("rb") as handle:
         if handle.seek(0, 2) == 0:

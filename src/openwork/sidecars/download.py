@@ -18,8 +18,12 @@ import httpx
 
 from openwork.errors import IntegrityError, SidecarError
 from openwork.sidecars.limits import DownloadLimits
-from openwork.sidecars.progress import NullProgress, Progress
+from openwork.sidecars.progress import NullProgress
 from openwork.sidecars.urls import check_url, display_url
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from openwork.sidecars.progress import Progress
 
 __all__ = ["DownloadLimits", "download_verified"]
 

@@ -14,7 +14,11 @@ from pathlib import Path
 from openwork.errors import IntegrityError, SidecarError
 from openwork.sidecars.archive import extract_binary
 from openwork.sidecars.digest import file_digest
-from openwork.sidecars.progress import NullProgress, Progress
+from openwork.sidecars.progress import NullProgress
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from openwork.sidecars.progress import Progress
 
 __all__ = ["fetch_npm_binary", "verify_integrity"]
 

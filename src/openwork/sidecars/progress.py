@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+
+TYPE_CHECKING = False  # typing loads after opencode's spawn; this module is on the way to it
 
 __all__ = ["CallbackProgress", "NullProgress", "Progress"]
 
+if TYPE_CHECKING:
+    from typing import Protocol
 
-class Progress(Protocol):
-    def message(self, text: str) -> None: ...
+    class Progress(Protocol):
+        def message(self, text: str) -> None: ...
 
-    def advance(self, done: int, total: int | None) -> None: ...
+        def advance(self, done: int, total: int | None) -> None: ...
 
 
 class NullProgress:

@@ -14,23 +14,24 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from openwork.errors import ConfigError, SidecarError
 from openwork.sidecars import cache
-from openwork.sidecars.components import COMPONENTS, ComponentSpec, Source
+from openwork.sidecars.components import COMPONENTS, ComponentSpec
 from openwork.sidecars.digest import file_sha256
 from openwork.sidecars.limits import DownloadLimits
-from openwork.sidecars.progress import NullProgress, Progress
+from openwork.sidecars.progress import NullProgress
 from openwork.sidecars.targets import current_target, executable_name
 from openwork.sidecars.version import probe_version_sync, version_problem
 
 # pydantic, httpx, tarfile and the npm client load only when a manifest or a download is needed:
 # resolving a cached binary stays on opencode's start-up path.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from openwork.sidecars.components import Source
     from openwork.sidecars.manifest import Artifact, Manifest
+    from openwork.sidecars.progress import Progress
 
 __all__ = ["ResolvedBinary", "Resolver", "SidecarSettings"]
 
@@ -214,6 +215,8 @@ class Resolver:
                 self.progress.message(f"cached {binary} failed verification; fetching it again")
             staged, origin = self._fetch(spec, target, wanted, directory)
             try:
+                from datetime import UTC, datetime
+
                 sha = cache.install(staged, binary, {**origin, "fetchedAt": datetime.now(UTC).isoformat()})
             finally:
                 staged.unlink(missing_ok=True)

@@ -14,10 +14,13 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from openwork.errors import SupervisorError
 from openwork.libc import libc
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["EarlyChild", "SpawnSpec", "cannot_start", "child_options", "child_setup", "pidfd_supported", "start_child"]
 
@@ -79,8 +82,9 @@ class EarlyChild:
 
 def child_options(spec: SpawnSpec) -> dict[str, Any]:
     """``subprocess.Popen`` / ``asyncio.create_subprocess_exec`` keywords for ``spec``: piped output, a
-    complete environment, a new session (a terminal's Ctrl+C reaches us only; we stop children in order),
-    and the parent-death signal."""
+    complete environment, a new session (a terminal's Ctrl+C reaches us only; we stop children in order;
+    and with no controlling terminal, a tool opencode runs that asks /dev/tty for a password fails at
+    once instead of stopping in a background process group), and the parent-death signal."""
     return {
         "stdin": subprocess.DEVNULL,
         "stdout": subprocess.PIPE,

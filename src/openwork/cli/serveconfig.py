@@ -1,0 +1,91 @@
+"""From a command's flag values (``openwork.cli.flags``) to validated settings; no click here."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from openwork.config import RestartPolicy, ServerConfig, default_data_dir, new_run_id
+from openwork.errors import ConfigError
+from openwork.sidecars.resolver import SidecarSettings
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = ["server_config", "sidecar_dir_for", "sidecar_settings"]
+
+
+def sidecar_dir_for(data_dir: Path | None, sidecar_dir: Path | None) -> Path:
+    """``--sidecar-dir`` (or ``OPENWORK_SIDECAR_DIR``), else ``<data dir>/sidecars``."""
+    if sidecar_dir:
+        return sidecar_dir.expanduser().absolute()
+    return (data_dir.expanduser() if data_dir else default_data_dir()).absolute() / "sidecars"
+
+
+def sidecar_settings(values: Mapping[str, Any], data_dir: Path | None) -> SidecarSettings:
+    """The sidecar flags' values (``SIDECAR_FLAGS``) as resolver settings."""
+
+    def explicit(key: str) -> Path | None:
+        return Path(values[key]).expanduser().absolute() if values[key] else None
+
+    manifest = values["sidecar_manifest"]
+    return SidecarSettings(
+        sidecar_dir=sidecar_dir_for(data_dir, values["sidecar_dir"]),
+        opencode_source=values["opencode_source"],
+        sidecar_source=values["sidecar_source"],
+        allow_external=bool(values["allow_external"]),
+        allow_unverified=bool(values["allow_unverified"]),
+        manifest_path=manifest.absolute() if manifest else None,
+        base_url=values["sidecar_base_url"] or None,
+        opencode_bin=explicit("opencode_bin"),
+        router_bin=explicit("opencode_router_bin"),
+    )
+
+
+def server_config(values: Mapping[str, Any]) -> ServerConfig:
+    """``serve`` / ``start`` / ``daemon run``: their ``SERVER_FLAGS`` values (and ``workspace``)."""
+    data_dir: Path | None = values["data_dir"]
+    workspace: Path | None = values["workspace"]
+    root = (data_dir.expanduser() if data_dir else default_data_dir()).absolute()
+    if workspace is None:
+        # The daemon serves registered workspaces by directory; opencode itself needs some folder to
+        # start in, and that scratch folder is not a workspace.
+        folder = root / "daemon-workspace"
+        folder.mkdir(parents=True, exist_ok=True)
+    else:
+        folder = workspace.expanduser()
+    if not folder.is_dir():
+        raise ConfigError(f"workspace {folder} does not exist or is not a directory")
+    engine: Path | None = values["sandbox_engine"]
+    persist: Path | None = values["sandbox_persist_dir"]
+    return ServerConfig(
+        workspace=folder.resolve(),
+        register_workspace=workspace is not None,
+        data_dir=root,
+        port=values["port"],
+        sidecars=sidecar_settings(values, data_dir),
+        opencode_port=values["opencode_port"],
+        log_format="json" if values["log_format"] == "json" else "pretty",
+        run_id=values["run_id"] or new_run_id(),
+        # Secrets come from the environment only: never from argv, where `ps` shows them.
+        client_token=os.environ.get("OPENWORK_TOKEN") or None,
+        host_token=os.environ.get("OPENWORK_HOST_TOKEN") or None,
+        dev_mode=values["dev_mode"],
+        approval_mode="auto" if values["approval_mode"] == "auto" else "manual",
+        approval_timeout_ms=values["approval_timeout_ms"],
+        hot_reload=values["hot_reload"],
+        hot_reload_debounce_ms=values["hot_reload_debounce_ms"],
+        hot_reload_cooldown_ms=values["hot_reload_cooldown_ms"],
+        router=values["router"],
+        router_required=values["router_required"],
+        sandbox=values["sandbox"],
+        sandbox_engine=engine.expanduser().absolute() if engine else None,
+        sandbox_image=values["sandbox_image"],
+        sandbox_persist_dir=persist.expanduser().absolute() if persist else None,
+        sandbox_mounts=tuple(values["sandbox_mounts"]),
+        policy=RestartPolicy(
+            max_failures=values["restart_max_failures"], initial_delay=values["restart_backoff_ms"] / 1000
+        ),
+    )
