@@ -8,15 +8,20 @@ import sys
 
 __all__ = ["main"]
 
+_EXIT_INTERRUPTED = 130
+
 
 def main() -> None:
     from openwork.cli import early
 
-    early.speculate(sys.argv[1:], os.environ)
     try:
+        early.speculate(sys.argv[1:], os.environ)
         from openwork.cli.app import cli
         from openwork.cli.output import run_cli
 
-        run_cli(cli)
+        run_cli(cli)  # maps errors and Ctrl+C itself; the early start may still be downloading opencode
+    except KeyboardInterrupt:
+        print("aborted", file=sys.stderr)
+        sys.exit(_EXIT_INTERRUPTED)
     finally:
         early.discard()
