@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from openwork.cli import early
+from openwork.errors import OpenworkError
 from openwork.gcpolicy import settle_after_start_up
 from tests.helpers import FIXTURES, pid_alive, wait_for
 
@@ -83,11 +84,33 @@ def test_nothing_starts_for_other_commands_or_for_what_the_fast_reader_cannot_re
     assert not (tmp_path / "data").exists()  # nothing was created either
 
 
-def test_a_problem_met_early_is_left_for_the_ordinary_path_to_report(tmp_path: Path) -> None:
+def test_a_problem_met_early_is_reported_once_click_confirms_the_command_line(tmp_path: Path) -> None:
+    from openwork.cli.serve import serve_cmd
+
     line = argv(tmp_path, binary=tmp_path / "missing")
-    assert early._guess(line, environ()) is not None  # read fine; the launch itself fails
+    early.speculate(line, environ())  # read fine; the launch itself fails, and is not tried again
+    params = dict(serve_cmd.make_context("serve", line[1:]).params)
+    with pytest.raises(OpenworkError, match="missing"):
+        early.take(params)
+    assert early.take(params) is None  # reported once; the ordinary path would meet it afresh
+
+
+def test_a_failed_early_launch_is_forgotten_when_click_reads_other_values(tmp_path: Path) -> None:
+    line = argv(tmp_path, binary=tmp_path / "missing")
     early.speculate(line, environ())
-    assert early._pending is None
+    values = early._guess(line, environ())
+    assert values is not None
+    assert early.take({**values, "approval_mode": "auto"}) is None
+
+
+def test_the_command_reports_an_early_failure_as_the_ordinary_path_would(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "openwork", *argv(tmp_path, binary=tmp_path / "missing")],
+        capture_output=True, text=True, timeout=60, env=environ(),
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "error:" in done.stderr and "missing" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def run_cli(args: list[str], code: str) -> subprocess.CompletedProcess[str]:

@@ -70,7 +70,16 @@ def begin(values: Mapping[str, Any]) -> Begun:
     return Begun(values=dict(values), config=config, launch=launch, logging=logging)
 
 
-_pending: Begun | None = None
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    """An early launch that failed: reported as is if click confirms the guess (not tried twice: a
+    failing download would make the user wait through its timeouts again)."""
+
+    values: Mapping[str, Any]
+    error: OpenworkError | OSError
+
+
+_pending: Begun | _Failed | None = None
 
 
 def speculate(argv: Sequence[str], environ: Mapping[str, str]) -> None:
@@ -81,28 +90,32 @@ def speculate(argv: Sequence[str], environ: Mapping[str, str]) -> None:
         return
     try:
         _pending = begin(values)
-    except (OpenworkError, OSError):
-        return  # the ordinary path meets the same problem and reports it
+    except (OpenworkError, OSError) as exc:
+        _pending = _Failed(values, exc)  # reported once click has parsed the command line
 
 
 def take(values: Mapping[str, Any]) -> Begun | None:
-    """The early launch, if it was begun with exactly ``values``; otherwise it is undone."""
+    """The early launch, if it was begun with exactly ``values`` (its error, if it failed); otherwise it
+    is undone and ``None`` returned."""
     global _pending
-    begun, _pending = _pending, None
-    if begun is None:
+    pending, _pending = _pending, None
+    if pending is None:
         return None
-    if dict(values) == begun.values:
-        return begun
-    begun.launch.close()
+    if dict(values) == pending.values:
+        if isinstance(pending, _Failed):
+            raise pending.error
+        return pending
+    if isinstance(pending, Begun):
+        pending.launch.close()
     return None
 
 
 def discard() -> None:
     """Undo an early launch nobody took (click refused the command line, or ran something else)."""
     global _pending
-    begun, _pending = _pending, None
-    if begun is not None:
-        begun.launch.close()
+    pending, _pending = _pending, None
+    if isinstance(pending, Begun):
+        pending.launch.close()
 
 
 def _guess(argv: Sequence[str], environ: Mapping[str, str]) -> dict[str, object] | None:
