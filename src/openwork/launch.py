@@ -1,5 +1,5 @@
-"""Everything before supervision: lock the data dir, bind, load credentials, resolve binaries, and start
-opencode as early as possible.
+"""Everything before supervision: lock the data dir, bind, resolve binaries, start opencode as early as
+possible, then load the server's own tokens (opencode needs only its login, made fresh every run).
 
 opencode takes about a second to boot; the server's own imports (the HTTP stack, the supervisor) take a
 tenth of that. So this module imports little, and :func:`prepare` starts opencode itself; the stack's

@@ -6,7 +6,8 @@ entry point (``openwork.cli.main``) first reads a ``serve`` / ``start`` / ``daem
 ``openwork.cli.fastparse`` and, when it is sure, calls :func:`begin` at once. click then parses as
 always; ``run_server`` asks :func:`take` for the launch, which hands it over only if click's values are
 exactly the guessed ones, and otherwise undoes it (kills opencode, releases the port and the lock) so
-the run starts afresh. Whatever went wrong early is left for the ordinary path to report.
+the run starts afresh. An early failure is raised there too, once click has confirmed the command line
+(so a usage error is still reported as one, and nothing is tried twice).
 """
 
 from __future__ import annotations
