@@ -20,13 +20,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from openwork.cli.fastparse import parse
-from openwork.cli.flags import SERVER_FLAGS, START_FLAGS, Flag, workspace_flag
+from openwork.cli.flags import DAEMON_RUN_COMMAND_FLAGS, SERVE_COMMAND_FLAGS, START_COMMAND_FLAGS, Flag
 from openwork.cli.serve import daemon_run_cmd, serve_cmd, start_cmd
 
 COMMANDS: dict[str, tuple[click.Command, tuple[Flag, ...]]] = {
-    "serve": (serve_cmd, (workspace_flag(default="."), *SERVER_FLAGS)),
-    "start": (start_cmd, (workspace_flag(default="."), *SERVER_FLAGS, *START_FLAGS)),
-    "daemon run": (daemon_run_cmd, (workspace_flag(default=None), *SERVER_FLAGS)),
+    "serve": (serve_cmd, SERVE_COMMAND_FLAGS),
+    "start": (start_cmd, START_COMMAND_FLAGS),
+    "daemon run": (daemon_run_cmd, DAEMON_RUN_COMMAND_FLAGS),
 }
 
 
@@ -148,7 +148,7 @@ def test_the_common_command_lines_are_read_fast(
 
 
 def test_a_path_of_the_wrong_kind_or_a_missing_manifest_is_left_to_click(paths: dict[str, str]) -> None:
-    flags = (workspace_flag(default="."), *SERVER_FLAGS)
+    flags = SERVE_COMMAND_FLAGS
     assert parse(["--workspace", paths["file"]], flags, {}) is None
     assert parse(["--opencode-bin", paths["dir"]], flags, {}) is None
     assert parse(["--sidecar-manifest", paths["missing"]], flags, {}) is None
@@ -156,7 +156,7 @@ def test_a_path_of_the_wrong_kind_or_a_missing_manifest_is_left_to_click(paths: 
 
 
 def test_values_that_click_converts_its_own_way_are_left_to_click() -> None:
-    flags = (workspace_flag(default="."), *SERVER_FLAGS)
+    flags = SERVE_COMMAND_FLAGS
     for argv in (
         ["--port", " 5"],
         ["--port", "1_0"],
@@ -170,6 +170,6 @@ def test_values_that_click_converts_its_own_way_are_left_to_click() -> None:
 
 
 def test_paths_are_paths(tmp_path: Path) -> None:
-    values = parse(["-w", str(tmp_path)], (workspace_flag(default="."), *SERVER_FLAGS), {})
+    values = parse(["-w", str(tmp_path)], SERVE_COMMAND_FLAGS, {})
     assert values is not None
     assert values["workspace"] == tmp_path and values["data_dir"] is None and values["sandbox_mounts"] == ()

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from openwork.cli.flags import SERVER_FLAGS, START_FLAGS, workspace_flag
+from openwork.cli.flags import DAEMON_RUN_COMMAND_FLAGS, SERVE_COMMAND_FLAGS, START_COMMAND_FLAGS
 from openwork.config import ServerConfig
 from openwork.errors import OpenworkError
 
@@ -123,12 +123,12 @@ def _guess(argv: Sequence[str], environ: Mapping[str, str]) -> dict[str, object]
     from openwork.cli.fastparse import parse
 
     if argv[:1] == ["serve"]:
-        return parse(argv[1:], (workspace_flag(default="."), *SERVER_FLAGS), environ)
+        return parse(argv[1:], SERVE_COMMAND_FLAGS, environ)
     if argv[:2] == ["daemon", "run"]:
-        return parse(argv[2:], (workspace_flag(default=None), *SERVER_FLAGS), environ)
+        return parse(argv[2:], DAEMON_RUN_COMMAND_FLAGS, environ)
     if argv[:1] != ["start"]:
         return None
-    values = parse(argv[1:], (workspace_flag(default="."), *SERVER_FLAGS, *START_FLAGS), environ)
+    values = parse(argv[1:], START_COMMAND_FLAGS, environ)
     if values is None:
         return None
     no_tui, detach = bool(values.pop("no_tui")), bool(values.pop("detach"))

@@ -2,7 +2,7 @@
 
 One table, two readers: ``openwork.cli.clickflags`` builds the click options from it (help, defaults,
 env vars), and ``openwork.cli.fastparse`` reads it to start opencode before click is even imported
-(see ``openwork.cli.speculative``). So this module imports neither click nor anything heavy.
+(see ``openwork.cli.early``). So this module imports neither click nor anything heavy.
 """
 
 from __future__ import annotations
@@ -25,7 +25,16 @@ if TYPE_CHECKING:
 
     Kind = Literal["str", "int", "float", "choice", "dir", "file", "flag", "switch"]
 
-__all__ = ["SERVER_FLAGS", "SIDECAR_FLAGS", "START_FLAGS", "Flag", "workspace_flag"]
+__all__ = [
+    "DAEMON_RUN_COMMAND_FLAGS",
+    "SERVER_FLAGS",
+    "SERVE_COMMAND_FLAGS",
+    "SIDECAR_FLAGS",
+    "START_COMMAND_FLAGS",
+    "START_FLAGS",
+    "Flag",
+    "workspace_flag",
+]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -352,3 +361,9 @@ START_FLAGS: tuple[Flag, ...] = (
         help="With the dashboard or --detach: seconds to wait for the stack to be healthy.",
     ),
 )
+
+# Each serve-like command's options, in `--help` order: what click builds them from and what the early
+# reader (cli/early.py) reads, so the two cannot disagree on which options a command has.
+SERVE_COMMAND_FLAGS: tuple[Flag, ...] = (workspace_flag(default="."), *SERVER_FLAGS)
+START_COMMAND_FLAGS: tuple[Flag, ...] = (*SERVE_COMMAND_FLAGS, *START_FLAGS)
+DAEMON_RUN_COMMAND_FLAGS: tuple[Flag, ...] = (workspace_flag(default=None), *SERVER_FLAGS)

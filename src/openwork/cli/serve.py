@@ -13,7 +13,7 @@ import click
 
 from openwork.cli.clickflags import with_flags
 from openwork.cli.early import begin, in_foreground, take
-from openwork.cli.flags import SERVER_FLAGS, START_FLAGS, workspace_flag
+from openwork.cli.flags import DAEMON_RUN_COMMAND_FLAGS, SERVE_COMMAND_FLAGS, START_COMMAND_FLAGS
 
 __all__ = ["daemon_run_cmd", "run_server", "serve_cmd", "start_cmd"]
 
@@ -47,7 +47,7 @@ def _finish(code: int) -> NoReturn:
 
 
 @click.command("serve")
-@with_flags((workspace_flag(default="."), *SERVER_FLAGS))
+@with_flags(SERVE_COMMAND_FLAGS)
 def serve_cmd(**kwargs: Any) -> None:
     """Run the OpenWork server and supervise opencode in this process (no dashboard).
 
@@ -58,7 +58,7 @@ def serve_cmd(**kwargs: Any) -> None:
 
 
 @click.command("start")
-@with_flags((workspace_flag(default="."), *SERVER_FLAGS, *START_FLAGS))
+@with_flags(START_COMMAND_FLAGS)
 @click.pass_context
 def start_cmd(ctx: click.Context, /, no_tui: bool, detach: bool, timeout: float, **kwargs: Any) -> None:
     """Start a workspace: the server, opencode, and (in a terminal) the dashboard.
@@ -103,7 +103,7 @@ def daemon_argv(command: click.Command, values: dict[str, Any]) -> list[str]:
 
 
 @click.command("run")
-@with_flags((workspace_flag(default=None), *SERVER_FLAGS))
+@with_flags(DAEMON_RUN_COMMAND_FLAGS)
 def daemon_run_cmd(**kwargs: Any) -> None:
     """Run the daemon in the foreground (what `openwork daemon start` launches in the background)."""
     _finish(run_server(kwargs))

@@ -1,4 +1,4 @@
-"""Real child processes: argv only, own session, parent-death signal, whole-tree termination."""
+"""Real child processes: argv only, own process group, parent-death signal, whole-tree termination."""
 
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ class _AsyncioHandle:
     def __init__(self, proc: _Proc, spec: SpawnSpec, records: ChildRecords | None) -> None:
         self._proc = proc
         self.pid = proc.pid
-        self.pgid = proc.pid  # start_new_session=True: the child leads its own group
+        self.pgid = proc.pid  # process_group=0 (see child_options): the child leads its own group
         self._spec = spec
         self._records = records
         self._readers: list[asyncio.Task[None]] = []

@@ -1,4 +1,4 @@
-"""How a child is started: argv only, a complete environment, its own session, the parent-death signal.
+"""How a child is started: argv only, a complete environment, its own process group, the parent-death signal.
 
 Import-light on purpose (no asyncio, psutil or structlog): ``openwork.launch`` starts opencode through
 :func:`start_child` before the rest of the server is imported, and the supervisor adopts that child.
