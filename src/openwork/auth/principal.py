@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 from openwork.auth.credentials import Credentials
 from openwork.auth.tokens import TokenService
 from openwork.constants import MAX_TOKEN_CHARS
 from openwork.errors import AuthError
 
-__all__ = ["HOST_TOKEN_HEADER", "Principal", "Role", "authenticate"]
+__all__ = ["HOST_TOKEN_HEADER", "Access", "Principal", "Role", "authenticate"]
 
 HOST_TOKEN_HEADER = "x-openwork-host-token"  # noqa: S105 - a header name
 
@@ -21,6 +21,17 @@ class Role(StrEnum):
     CLIENT = "client"
 
 
+class Access(IntEnum):
+    """What an operation needs (shared/DESIGN.md section 2c); a scope grants everything up to its level."""
+
+    READ = 1  # viewer and up
+    ACT = 2  # collaborator and up: prompts, sessions, shells, edits
+    ADMIN = 3  # owner (the client token, minted owners) and the host
+
+
+_SCOPE_LEVEL = {"viewer": Access.READ, "collaborator": Access.ACT, "owner": Access.ADMIN}
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Principal:
     """An authenticated caller. ``subject`` identifies the token without revealing it."""
@@ -28,10 +39,24 @@ class Principal:
     role: Role
     subject: str
     scope: str
+    # The workspace record ids a minted token is limited to; ``None`` = every workspace. An empty set
+    # (its workspaces were removed) sees nothing: a limitation never widens.
+    workspaces: frozenset[str] | None = None
 
     @property
     def is_host(self) -> bool:
         return self.role is Role.HOST
+
+    @property
+    def is_global(self) -> bool:
+        """May reach what spans workspaces (opencode's /global, cross-directory listings)."""
+        return self.is_host or (self.scope == "owner" and self.workspaces is None)
+
+    def allows(self, access: Access) -> bool:
+        return self.is_host or _SCOPE_LEVEL.get(self.scope, 0) >= access
+
+    def sees(self, workspace_id: str) -> bool:
+        return self.workspaces is None or workspace_id in self.workspaces
 
 
 def _bearer(authorization: str | None) -> str | None:
