@@ -45,9 +45,12 @@ def test_two_workspaces_are_isolated_through_the_proxy(
             made[key] = r.json()
             assert made[key]["directory"] == str((a if key == "a" else b).resolve())
         for key, ws_id in ids.items():
-            # A client-supplied directory is ignored: the workspace decides.
-            listed = user.get(f"/workspaces/{ws_id}/opencode/session", params={"directory": "/"}).json()
+            # The workspace decides the directory: its own folder spelled out is fine, another is refused.
+            own = str((a if key == "a" else b).resolve())
+            listed = user.get(f"/workspaces/{ws_id}/opencode/session", params={"directory": own}).json()
             assert [s["id"] for s in listed] == [made[key]["id"]], (key, listed)
+            refused = user.get(f"/workspaces/{ws_id}/opencode/session", params={"directory": "/"})
+            assert refused.status_code == 403, refused.text
 
         # Dispose one workspace's instance; the next request brings it back, sessions intact.
         disposed = client.post(f"/workspaces/{ids['a']}/dispose").json()["data"]

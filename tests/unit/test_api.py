@@ -15,7 +15,11 @@ async def test_health_needs_no_auth_and_uses_the_envelope(ctx: AppContext) -> No
         r = await client.get("/system/health", headers={"x-request-id": "abc-123"})
     assert r.status_code == 200
     body = r.json()
-    assert body == {"ok": True, "data": {"status": "ok", "version": ctx.version}, "meta": {"requestId": "abc-123"}}
+    assert body == {
+        "ok": True,
+        "data": {"status": "ok", "version": ctx.version, "degraded": []},
+        "meta": {"requestId": "abc-123"},
+    }
     assert r.headers["x-request-id"] == "abc-123"
 
 

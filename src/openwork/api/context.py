@@ -8,12 +8,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from openwork import __version__
+from openwork.api.streams import OpenStreams
 from openwork.approvals import ApprovalService
 from openwork.auth.credentials import Credentials
 from openwork.auth.tokens import TokenService
 from openwork.config import ServerConfig
 from openwork.events import EventBus
 from openwork.files.service import FilesService
+from openwork.proxy.ownership import SessionOwnership
 from openwork.runtime.control import RuntimeControl
 from openwork.runtime.gateway import OpencodeGateway
 from openwork.runtime.stack import Stack
@@ -34,6 +36,8 @@ class AppContext:
     files: FilesService
     approvals: ApprovalService
     runtime: RuntimeControl
+    sessions: SessionOwnership = field(default_factory=SessionOwnership)  # the proxy's ownership memory
+    streams: OpenStreams = field(default_factory=OpenStreams)  # live event streams; the HTTP stop ends them
     request_shutdown: Callable[[], None] = lambda: None
     url: str = ""
     pid: int = field(default_factory=os.getpid)

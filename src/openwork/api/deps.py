@@ -1,16 +1,43 @@
-"""Auth dependencies for routes."""
+"""Auth dependencies for routes: who is calling, and what that caller may reach (shared/DESIGN.md 2c).
+
+``visible_workspace`` and ``require`` are plain functions so code that is not a route signature (the
+opencode proxy) applies the same rules; the ``Annotated`` aliases below wrap them for route signatures.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from openwork.api.context import AppContext
-from openwork.auth.principal import Principal, authenticate
-from openwork.errors import ForbiddenError
+from openwork.api.guard import PRINCIPAL_STATE_KEY
+from openwork.auth.principal import Access, Principal, authenticate
+from openwork.errors import ForbiddenError, NotFoundError
+from openwork.workspaces.registry import Workspace
 
-__all__ = ["Caller", "Ctx", "Host", "context"]
+__all__ = [
+    "UNKNOWN_WORKSPACE",
+    "AdminWorkspace",
+    "Caller",
+    "Ctx",
+    "Host",
+    "ReadWorkspace",
+    "Reader",
+    "UnlimitedReader",
+    "WorkspaceIdPath",
+    "administered_workspace",
+    "context",
+    "readable_workspace",
+    "require",
+    "visible_workspace",
+]
+
+# The registry's own answer for an unknown id; a workspace hidden from the caller answers exactly this.
+UNKNOWN_WORKSPACE = "no such workspace"
+_NEEDED = {Access.READ: "viewer", Access.ACT: "collaborator", Access.ADMIN: "owner"}
+
+WorkspaceIdPath = Path(min_length=1, max_length=64, description="a workspace id (ws_ + 12 hex)")
 
 
 def context(request: Request) -> AppContext:
@@ -22,6 +49,10 @@ Ctx = Annotated[AppContext, Depends(context)]
 
 
 def caller(request: Request, ctx: Ctx) -> Principal:
+    # A request with a body was authenticated by the guard before its body was read; not twice.
+    stashed = request.scope.get("state", {}).get(PRINCIPAL_STATE_KEY)
+    if isinstance(stashed, Principal):
+        return stashed
     # The two headers are read here, not declared as ``Header()`` parameters: FastAPI would build a
     # validator for each on every route that authenticates (CPU spent while opencode boots), and they
     # were kept out of the OpenAPI schema anyway.
@@ -43,3 +74,63 @@ def host_only(principal: Caller) -> Principal:
 
 
 Host = Annotated[Principal, Depends(host_only)]
+
+
+def require(principal: Principal, access: Access) -> None:
+    """Raise ``ForbiddenError`` unless the caller's scope grants ``access``."""
+    if not principal.allows(access):
+        raise ForbiddenError(
+            f"this route needs a {_NEEDED[access]} token or higher; this token's scope is {principal.scope}"
+        )
+
+
+def visible_workspace(ctx: AppContext, principal: Principal, ws_id: str) -> Workspace:
+    """The workspace ``ws_id`` names, if the caller may see it.
+
+    A workspace outside a limited token's set raises the same ``NotFoundError`` as an unknown id, so a
+    limited token cannot tell the two apart. The check is on the record's canonical id, whatever
+    spelling of the id the registry accepted.
+    """
+    record = ctx.registry.get(ws_id)
+    if not principal.sees(record.id):
+        raise NotFoundError(UNKNOWN_WORKSPACE)
+    return record
+
+
+def reader(principal: Caller) -> Principal:
+    require(principal, Access.READ)
+    return principal
+
+
+Reader = Annotated[Principal, Depends(reader)]
+
+
+def unlimited_reader(principal: Caller) -> Principal:
+    """For what spans every workspace (the server-wide event stream): not for a limited token."""
+    require(principal, Access.READ)
+    if principal.workspaces is not None:
+        raise ForbiddenError("this route spans every workspace; a token limited to workspaces cannot use it")
+    return principal
+
+
+UnlimitedReader = Annotated[Principal, Depends(unlimited_reader)]
+
+
+def readable_workspace(ctx: Ctx, principal: Caller, ws_id: str = WorkspaceIdPath) -> Workspace:
+    """``{ws_id}`` for a route that reads it: visible to the caller, viewer or higher."""
+    record = visible_workspace(ctx, principal, ws_id)
+    require(principal, Access.READ)
+    return record
+
+
+ReadWorkspace = Annotated[Workspace, Depends(readable_workspace)]
+
+
+def administered_workspace(ctx: Ctx, principal: Caller, ws_id: str = WorkspaceIdPath) -> Workspace:
+    """``{ws_id}`` for a route that manages it (activate, dispose): visible to the caller, owner or higher."""
+    record = visible_workspace(ctx, principal, ws_id)
+    require(principal, Access.ADMIN)
+    return record
+
+
+AdminWorkspace = Annotated[Workspace, Depends(administered_workspace)]

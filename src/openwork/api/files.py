@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from openwork.api.deps import Caller, Ctx
+from openwork.api.deps import Caller, Ctx, ReadWorkspace, visible_workspace
 from openwork.api.envelope import Envelope, ok
 from openwork.errors import NotFoundError
 from openwork.files.pathrules import MAX_PATH_CHARS
@@ -21,7 +21,6 @@ session_router = APIRouter(tags=["files"])
 router = APIRouter(tags=["files"])
 
 WRITE_BODY_LIMIT = 48 * 1024 * 1024  # 32 MiB of content, base64-encoded, plus JSON framing
-WsId = Path(min_length=1, max_length=64)
 Sid = Path(min_length=1, max_length=64)
 _Env = Envelope[dict[str, Any]]
 
@@ -72,9 +71,12 @@ class LegacyOps(_Strict):
 # -- opening a session (two spellings) -------------------------------------------------------------
 
 
-async def create(request: Request, body: CreateSession, ctx: Ctx, caller: Caller, ws_id: str = WsId) -> dict[str, Any]:
-    """A session bound to the calling token; other tokens get 404 for it."""
-    session = ctx.files.create_session(caller, ws_id, ttl=body.ttlSeconds, write=body.write)
+async def create(
+    request: Request, body: CreateSession, ctx: Ctx, caller: Caller, record: ReadWorkspace
+) -> dict[str, Any]:
+    """A session bound to the calling token; other tokens get 404 for it. Writing needs a collaborator
+    token or higher."""
+    session = ctx.files.create_session(caller, record.id, ttl=body.ttlSeconds, write=body.write)
     return ok(request, {"session": session.to_json()})
 
 
@@ -141,11 +143,13 @@ async def legacy_ops(request: Request, body: LegacyOps, ctx: Ctx, caller: Caller
 
 
 def _same_workspace(request: Request, ctx: Ctx, caller: Caller) -> None:
-    """Under /workspaces/{ws_id}/..., a session of another workspace is not there."""
+    """Under /workspaces/{ws_id}/..., a session of another workspace (or of one the caller may no longer
+    see) is not there."""
     sid = request.path_params.get("sid")
     if sid is not None:
         session = ctx.files.sessions.get(sid, caller.subject)
-        if session.workspace_id != request.path_params.get("ws_id"):
+        record = visible_workspace(ctx, caller, str(request.path_params.get("ws_id")))
+        if session.workspace_id != record.id:
             raise NotFoundError("no such file session (it may have expired)")
 
 

@@ -5,20 +5,17 @@ The caller authenticates to us; opencode's credentials are added by the gateway 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import itertools
-import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Path, Request
 from starlette.background import BackgroundTask
-from starlette.responses import StreamingResponse
 
-from openwork.api.deps import Caller, Ctx
-from openwork.constants import DEFAULT_SSE_KEEPALIVE
-from openwork.errors import SupervisorError
+from openwork.api.deps import Caller, Ctx, ReadWorkspace, visible_workspace
+from openwork.api.sse import SSE_HEADERS, relay_opencode_events
+from openwork.api.streams import RelayResponse
+from openwork.auth.principal import Principal
+from openwork.proxy.forward import Approve, opencode_raw_path, upstream_request
+from openwork.proxy.policy import Operation
 
 __all__ = ["router"]
 
@@ -57,29 +54,54 @@ _DROP_RESPONSE = {
     "x-request-id",
 }
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+_APPROVAL_SUMMARY_BYTES = 200  # of the request body shown to the host (the command and its arguments)
 
 
-async def proxy(request: Request, ctx: Ctx, _caller: Caller, path: str, ws_id: str = Path(max_length=64)) -> Any:
-    """Any opencode route, for this workspace's folder (the ``directory`` is set by the server)."""
-    record = ctx.registry.get(ws_id)
-    headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _DROP_REQUEST]
-    body = await request.body()  # already read (and capped) by the guard middleware
-    upstream = ctx.gateway.build(
-        request.method,
-        path,
-        record.path,
-        params=list(request.query_params.multi_items()),
-        headers=headers,
-        content=body or None,
+async def proxy(request: Request, ctx: Ctx, caller: Caller, path: str, ws_id: str = Path(max_length=64)) -> Any:
+    """Any opencode operation the caller's token allows (``openwork.proxy.table``), pinned to this
+    workspace's folder in every form opencode takes a directory."""
+    del path  # the decoded path; the policy reads the raw one
+    record = visible_workspace(ctx, caller, ws_id)
+    upstream = await upstream_request(
+        gateway=ctx.gateway,
+        sessions=ctx.sessions,
+        principal=caller,
+        workspace_path=record.path,
+        method=request.method,
+        raw_path=opencode_raw_path(request.scope.get("raw_path") or request.url.path.encode(), ws_id),
+        query=request.query_params.multi_items(),
+        headers=[(k, v) for k, v in request.headers.items() if k.lower() not in _DROP_REQUEST],
+        body=await request.body(),  # already read (and capped) by the guard middleware
+        approve=_process_approval(ctx, caller, record.id),
+        protected=ctx.files.protected,
     )
     response = await ctx.gateway.send(upstream, stream=True)
     out_headers = {k: v for k, v in response.headers.items() if k.lower() not in _DROP_RESPONSE}
-    return StreamingResponse(
+    return RelayResponse(  # ends with its client or (an event stream) the server; closes the upstream
         response.aiter_raw(),
         status_code=response.status_code,
         headers=out_headers,
         background=BackgroundTask(response.aclose),
+        streams=ctx.streams,
     )
+
+
+def _process_approval(ctx: Any, caller: Principal, workspace_id: str) -> Approve | None:
+    """In ``--approval manual`` a minted token's terminal or shell command waits for the host, like a
+    file write does: the proxy must not be a way around the approval gate."""
+    if ctx.approvals.mode != "manual" or not caller.is_minted:
+        return None
+
+    async def approve(op: Operation, body: bytes) -> None:
+        summary = body[:_APPROVAL_SUMMARY_BYTES].decode("utf-8", "replace")
+        await ctx.approvals.require(
+            workspace_id=workspace_id,
+            who=caller.subject,
+            action="process",
+            paths=[{"path": f"{op.method} {op.template} {summary}".strip(), "size": len(body)}],
+        )
+
+    return approve
 
 
 for _method in _METHODS:  # one operation per method, so the OpenAPI document has unique operation ids
@@ -88,46 +110,13 @@ for _method in _METHODS:  # one operation per method, so the OpenAPI document ha
     )
 
 
-@router.get("/{ws_id}/events", response_class=StreamingResponse)
-async def workspace_events(ctx: Ctx, _caller: Caller, ws_id: str = Path(max_length=64)) -> StreamingResponse:
-    """opencode's events for this workspace as SSE ``{type, properties}`` frames with an increasing ``id:``."""
-    record = ctx.registry.get(ws_id)
-    return StreamingResponse(
-        _relay(ctx, record.path, DEFAULT_SSE_KEEPALIVE),
+@router.get("/{ws_id}/events", response_class=RelayResponse)
+async def workspace_events(ctx: Ctx, record: ReadWorkspace) -> RelayResponse:
+    """opencode's events for this workspace as SSE ``{type, properties}`` frames with an increasing ``id:``
+    (a token limited to other workspaces gets the same 404 as for an unknown id)."""
+    return RelayResponse(
+        relay_opencode_events(ctx.gateway, record.path),
         media_type="text/event-stream",
-        headers={"cache-control": "no-store", "x-accel-buffering": "no"},
+        headers=SSE_HEADERS,
+        streams=ctx.streams,
     )
-
-
-async def _relay(ctx: Any, directory: str, keepalive: float) -> AsyncIterator[bytes]:
-    ids = itertools.count(1)
-    queue: asyncio.Queue[dict[str, Any] | Exception | None] = asyncio.Queue(maxsize=256)
-
-    async def pump() -> None:
-        try:
-            async for event in ctx.gateway.events(directory):
-                await queue.put(event)
-            await queue.put(None)
-        except SupervisorError as exc:
-            await queue.put(exc)
-
-    task = asyncio.create_task(pump())
-    try:
-        while True:
-            try:
-                item = await asyncio.wait_for(queue.get(), keepalive)
-            except TimeoutError:
-                yield b": keep-alive\n\n"
-                continue
-            if item is None:
-                return
-            if isinstance(item, Exception):
-                payload = {"type": "openwork.stream_error", "properties": {"message": str(item)}}
-                yield f"id: {next(ids)}\ndata: {json.dumps(payload)}\n\n".encode()
-                return
-            yield f"id: {next(ids)}\ndata: {json.dumps(item, separators=(',', ':'))}\n\n".encode()
-    finally:
-        # The client left (or the stream ended): stop reading from opencode too.
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from openwork.api.deps import Caller, Ctx, Host
+from openwork.api.deps import Ctx, Host, Reader
 from openwork.api.envelope import Envelope, ok
 
 __all__ = ["legacy_router", "router"]
@@ -22,12 +22,12 @@ class Upgrade(BaseModel):
     routerVersion: str | None = Field(default=None, min_length=1, max_length=64)
 
 
-async def summary(request: Request, ctx: Ctx, _caller: Caller) -> dict[str, Any]:
+async def summary(request: Request, ctx: Ctx, _reader: Reader) -> dict[str, Any]:
     """Every managed service: state, pid, version, source, binary path and sha256, policy, last exit; the upgrade."""
     return ok(request, ctx.runtime.summary())
 
 
-async def versions(request: Request, ctx: Ctx, _caller: Caller) -> dict[str, Any]:
+async def versions(request: Request, ctx: Ctx, _reader: Reader) -> dict[str, Any]:
     return ok(request, ctx.runtime.versions())
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from typing import Any
@@ -9,10 +10,11 @@ from typing import Any
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import StreamingResponse
 
-from openwork.api.deps import Caller, Ctx, Host
+from openwork.api.deps import Ctx, Host, Reader, UnlimitedReader
 from openwork.api.envelope import Envelope, ok
 from openwork.api.sse import event_stream, format_event
 from openwork.errors import NotFoundError
+from openwork.runtime.pressure import degraded
 
 __all__ = ["router"]
 
@@ -25,12 +27,13 @@ def _opencode(ctx: Any) -> dict[str, Any]:
 
 @router.get("/health", response_model=Envelope[dict[str, Any]])
 async def health(request: Request, ctx: Ctx) -> dict[str, Any]:
-    """Liveness of the server itself. No authentication."""
-    return ok(request, {"status": "ok", "version": ctx.version})
+    """Liveness of the server itself, and ``degraded``: resources near their limit. No authentication."""
+    pressure = await asyncio.to_thread(degraded, opencode_port=ctx.stack.driver.port)
+    return ok(request, {"status": "ok", "version": ctx.version, "degraded": pressure})
 
 
 @router.get("/status", response_model=Envelope[dict[str, Any]])
-async def status(request: Request, ctx: Ctx, _caller: Caller) -> dict[str, Any]:
+async def status(request: Request, ctx: Ctx, caller: Reader) -> dict[str, Any]:
     services = [s.to_json() for s in ctx.stack.statuses()]
     healthy = all(s["state"] == "running" for s in services if s["required"])
     return ok(
@@ -44,7 +47,8 @@ async def status(request: Request, ctx: Ctx, _caller: Caller) -> dict[str, Any]:
                 "url": ctx.url,
                 "startedAt": ctx.started_at,
                 "uptimeSeconds": round(time.time() - ctx.started_at, 3),
-                "workspace": str(ctx.config.workspace),
+                # The folder it was started in is a workspace too; a limited token does not learn it.
+                "workspace": str(ctx.config.workspace) if caller.workspaces is None else None,
             },
             "services": services,
         },
@@ -52,14 +56,14 @@ async def status(request: Request, ctx: Ctx, _caller: Caller) -> dict[str, Any]:
 
 
 @router.get("/opencode/health", response_model=Envelope[dict[str, Any]])
-async def opencode_health(request: Request, ctx: Ctx, _caller: Caller) -> dict[str, Any]:
+async def opencode_health(request: Request, ctx: Ctx, _reader: Reader) -> dict[str, Any]:
     data = _opencode(ctx)
     data["healthy"] = data["state"] == "running" and await ctx.stack.driver.healthy()
     return ok(request, data)
 
 
 @router.get("/router/health", response_model=Envelope[dict[str, Any]])
-async def router_health(request: Request, ctx: Ctx, _caller: Caller) -> dict[str, Any]:
+async def router_health(request: Request, ctx: Ctx, _reader: Reader) -> dict[str, Any]:
     """The router's state and its own health answer; ``enabled: false`` when it is not part of the stack."""
     if ctx.stack.router is None or ctx.stack.router_driver is None:
         return ok(request, {"enabled": False, "healthy": False, "state": "disabled"})
@@ -93,8 +97,9 @@ async def restart_service(request: Request, ctx: Ctx, _host: Host, name: str = P
 
 
 @router.get("/events", response_class=StreamingResponse)
-async def events(ctx: Ctx, _caller: Caller) -> StreamingResponse:
-    """SSE of service state changes; starts with a snapshot of every service."""
+async def events(ctx: Ctx, _reader: UnlimitedReader) -> StreamingResponse:
+    """SSE of service state changes; starts with a snapshot of every service. It carries every
+    workspace's events, so a token limited to some workspaces cannot open it."""
     sub = ctx.bus.subscribe()
     snapshot = format_event(event="snapshot", data={"services": [s.to_json() for s in ctx.stack.statuses()]})
-    return event_stream(sub, initial=[snapshot])
+    return event_stream(sub, initial=[snapshot], streams=ctx.streams)

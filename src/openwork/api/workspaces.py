@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from openwork.api.deps import Caller, Ctx, Host
+from openwork.api.deps import AdminWorkspace, Ctx, Host, Reader, ReadWorkspace, WorkspaceIdPath
 from openwork.api.envelope import Envelope, ok
+from openwork.auth.principal import Principal
 from openwork.workspaces.registry import MAX_NAME_CHARS, MAX_PATH_CHARS, Workspace, validate_folder
 
 __all__ = ["legacy_router", "router"]
@@ -17,7 +18,7 @@ __all__ = ["legacy_router", "router"]
 router = APIRouter(prefix="/workspaces", tags=["workspaces"])
 legacy_router = APIRouter(tags=["legacy"])
 
-WorkspaceId = Path(min_length=1, max_length=64, description="ws_ + 12 hex")
+WorkspaceId = WorkspaceIdPath  # for the host-only routes; the others take the id through a dependency
 
 
 class AddLocal(BaseModel):
@@ -45,14 +46,16 @@ async def _add(ctx: Any, folder_path: str, name: str | None) -> tuple[Workspace,
     return record, created
 
 
-def _listing(ctx: Any) -> dict[str, Any]:
-    items = [w.to_json() for w in ctx.registry.list()]
-    return {"items": items, "workspaces": items, "activeId": ctx.registry.active_id()}
+def _listing(ctx: Any, principal: Principal) -> dict[str, Any]:
+    """What the caller may see: a limited token lists its workspaces only, and no other active id."""
+    items = [w.to_json() for w in ctx.registry.list() if principal.sees(w.id)]
+    active = ctx.registry.active_id()
+    return {"items": items, "workspaces": items, "activeId": active if active and principal.sees(active) else None}
 
 
 @router.get("", response_model=Envelope[dict[str, Any]])
-async def list_workspaces(request: Request, ctx: Ctx, _caller: Caller) -> dict[str, Any]:
-    return ok(request, _listing(ctx))
+async def list_workspaces(request: Request, ctx: Ctx, caller: Reader) -> dict[str, Any]:
+    return ok(request, _listing(ctx, caller))
 
 
 @router.post("/local", status_code=201, response_model=Envelope[dict[str, Any]])
@@ -63,8 +66,8 @@ async def add_local(request: Request, body: AddLocal, ctx: Ctx, _host: Host) -> 
 
 
 @router.get("/{ws_id}", response_model=Envelope[dict[str, Any]])
-async def get_workspace(request: Request, ctx: Ctx, _caller: Caller, ws_id: str = WorkspaceId) -> dict[str, Any]:
-    return ok(request, {"workspace": ctx.registry.get(ws_id).to_json()})
+async def get_workspace(request: Request, record: ReadWorkspace) -> dict[str, Any]:
+    return ok(request, {"workspace": record.to_json()})
 
 
 @router.patch("/{ws_id}", response_model=Envelope[dict[str, Any]])
@@ -83,18 +86,17 @@ async def remove(request: Request, ctx: Ctx, _host: Host, ws_id: str = Workspace
 
 
 @router.post("/{ws_id}/activate", response_model=Envelope[dict[str, Any]])
-async def activate(request: Request, ctx: Ctx, _caller: Caller, ws_id: str = WorkspaceId) -> dict[str, Any]:
+async def activate(request: Request, ctx: Ctx, target: AdminWorkspace) -> dict[str, Any]:
     """Make it the active workspace and warm opencode's instance for its folder."""
-    record = ctx.registry.activate(ws_id)
+    record = ctx.registry.activate(target.id)
     await ctx.gateway.call("GET", "/path", record.path)
     ctx.bus.publish("workspace.activated", {"id": record.id})
     return ok(request, {"workspace": record.to_json(), "activeId": record.id})
 
 
 @router.post("/{ws_id}/dispose", response_model=Envelope[dict[str, Any]])
-async def dispose(request: Request, ctx: Ctx, _caller: Caller, ws_id: str = WorkspaceId) -> dict[str, Any]:
+async def dispose(request: Request, ctx: Ctx, record: AdminWorkspace) -> dict[str, Any]:
     """Drop opencode's instance for the folder; the next request to it creates a fresh one."""
-    record = ctx.registry.get(ws_id)
     result = await ctx.gateway.call("POST", "/instance/dispose", record.path)
     ctx.bus.publish("workspace.disposed", {"id": record.id})
     return ok(request, {"workspace": record.to_json(), "disposed": result is True})
@@ -127,14 +129,13 @@ async def legacy_add(request: Request, body: AddLegacy, ctx: Ctx, _host: Host) -
 
 
 @legacy_router.get("/workspaces/{ws_id}/path", response_model=Envelope[dict[str, Any]])
-async def legacy_path(request: Request, ctx: Ctx, _caller: Caller, ws_id: str = WorkspaceId) -> dict[str, Any]:
-    record = ctx.registry.get(ws_id)
+async def legacy_path(request: Request, record: ReadWorkspace) -> dict[str, Any]:
     return ok(request, {"id": record.id, "path": record.path})
 
 
 @legacy_router.post("/instances/{ws_id}/dispose", response_model=Envelope[dict[str, Any]])
-async def legacy_dispose(request: Request, ctx: Ctx, _caller: Caller, ws_id: str = WorkspaceId) -> dict[str, Any]:
-    return await dispose(request, ctx, _caller, ws_id)
+async def legacy_dispose(request: Request, ctx: Ctx, record: AdminWorkspace) -> dict[str, Any]:
+    return await dispose(request, ctx, record)
 
 
 @legacy_router.post("/shutdown", response_model=Envelope[dict[str, Any]])

@@ -48,6 +48,11 @@ class Principal:
         return self.role is Role.HOST
 
     @property
+    def is_minted(self) -> bool:
+        """A token minted through ``POST /tokens`` (not the host or the client token)."""
+        return self.subject not in ("host", "client")
+
+    @property
     def is_global(self) -> bool:
         """May reach what spans workspaces (opencode's /global, cross-directory listings)."""
         return self.is_host or (self.scope == "owner" and self.workspaces is None)
@@ -96,4 +101,4 @@ def authenticate(
     minted = tokens.verify(presented)
     if minted is None:
         raise AuthError("invalid or expired token")
-    return Principal(role=Role.CLIENT, subject=minted.id, scope=minted.scope)
+    return Principal(role=Role.CLIENT, subject=minted.id, scope=minted.scope, workspaces=minted.workspace_ids)

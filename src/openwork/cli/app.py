@@ -23,6 +23,7 @@ COMMANDS = {
     "approvals": "openwork.cli.files:approvals_group",
     "dashboard": "openwork.cli.dashboard:dashboard_cmd",
     "runtime": "openwork.cli.runtime:runtime_group",
+    "tokens": "openwork.cli.tokens:tokens_group",
 }
 
 # What `openwork --help` lists, so listing does not import every command (a test keeps these equal to
@@ -39,6 +40,7 @@ SUMMARIES = {
     "approvals": "Writes waiting for the host's decision (manual approval mode).",
     "dashboard": "Open the dashboard on a running server (`d` leaves it running, `q` stops it).",
     "runtime": "What the stack runs, and upgrading it (verified first, one service at a time, rolled back on failure).",
+    "tokens": "Scoped tokens for other people and devices (host only): create, list, revoke.",
 }
 
 

@@ -15,10 +15,17 @@ from openwork.errors import SupervisorError
 from openwork.runtime.loopback import no_tls
 from openwork.runtime.opencode import OpencodeDriver
 
-__all__ = ["EVENTS_READ_TIMEOUT", "GATEWAY_CONNECT_TIMEOUT", "GATEWAY_READ_TIMEOUT", "OpencodeGateway"]
+__all__ = [
+    "EVENTS_READ_TIMEOUT",
+    "GATEWAY_CONNECT_TIMEOUT",
+    "GATEWAY_MAX_CONNECTIONS",
+    "GATEWAY_READ_TIMEOUT",
+    "OpencodeGateway",
+]
 
 GATEWAY_CONNECT_TIMEOUT = 5.0
 GATEWAY_READ_TIMEOUT = 300.0  # opencode answers a prompt only when the model is done
+GATEWAY_MAX_CONNECTIONS = 200  # open connections to opencode at once (each relay holds one)
 EVENTS_READ_TIMEOUT = 30.0  # opencode sends a heartbeat every 10 s on /event
 DIRECTORY_HEADER = "x-opencode-directory"
 
@@ -32,9 +39,13 @@ class OpencodeGateway:
             timeout=httpx.Timeout(GATEWAY_READ_TIMEOUT, connect=GATEWAY_CONNECT_TIMEOUT),
             auth=driver.auth,
             trust_env=False,
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=20),
+            limits=httpx.Limits(max_connections=GATEWAY_MAX_CONNECTIONS, max_keepalive_connections=20),
             verify=no_tls(),
         )
+
+    def opencode_path(self, host_path: str) -> str:
+        """``host_path`` as opencode sees it (sandbox mode mounts the workspace elsewhere)."""
+        return str(self._map(host_path))
 
     def _base(self) -> str:
         url = self._driver.url

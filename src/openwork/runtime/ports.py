@@ -38,7 +38,9 @@ def pick_port(host: str, preferred: int = 0) -> int:
 def bind_listener(host: str, port: int) -> socket.socket:
     """Bind and listen now, so there is no check-then-bind race; uvicorn serves this socket."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: accepted sockets inherit it, and asyncio sets TCP_NODELAY only on a socket
+    # whose proto says TCP; without it every small keep-alive response waits out a delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))

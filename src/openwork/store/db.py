@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import secrets
 import sqlite3
 import threading
 import time
@@ -12,7 +14,7 @@ from typing import Any
 
 import structlog
 
-from openwork.errors import StoreError
+from openwork.errors import StoreError, storage_full
 
 __all__ = ["MIGRATIONS", "Database"]
 
@@ -57,7 +59,38 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX approvals_decided ON approvals (decided_at);
     """,
+    # A minted token limited to some workspaces. The limitation references the workspace *record*, so a
+    # change of the id scheme (an UPDATE of workspaces.id) carries it along, and removing a workspace
+    # drops it from every limitation; ``limited`` keeps a token whose workspaces are all gone limited
+    # (to nothing) instead of it silently becoming unlimited.
+    """
+    ALTER TABLE tokens ADD COLUMN limited INTEGER NOT NULL DEFAULT 0 CHECK (limited IN (0, 1));
+    CREATE TABLE token_workspaces (
+        token_id TEXT NOT NULL REFERENCES tokens (id) ON DELETE CASCADE,
+        workspace_id TEXT NOT NULL REFERENCES workspaces (id) ON UPDATE CASCADE ON DELETE CASCADE,
+        PRIMARY KEY (token_id, workspace_id)
+    );
+    CREATE INDEX token_workspaces_workspace ON token_workspaces (workspace_id);
+    """,
 )
+
+
+class _IntegrityCheckFailed(sqlite3.DatabaseError):
+    """``PRAGMA quick_check`` found damage."""
+
+
+# SQLite's own words for a file that is not a healthy database; anything else (a lock, a full disk, a
+# read-only file) leaves the file where it is.
+_CORRUPT_CODES = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
+_BUSY_CODES = frozenset({"SQLITE_BUSY", "SQLITE_LOCKED"})
+
+
+def _is_corrupt(exc: sqlite3.DatabaseError) -> bool:
+    return isinstance(exc, _IntegrityCheckFailed) or getattr(exc, "sqlite_errorname", "") in _CORRUPT_CODES
+
+
+def _is_busy(exc: sqlite3.DatabaseError) -> bool:
+    return getattr(exc, "sqlite_errorname", "") in _BUSY_CODES
 
 
 class Database:
@@ -75,6 +108,13 @@ class Database:
             conn = self._connect(busy_timeout)
             self._check(conn)
         except sqlite3.DatabaseError as exc:
+            if not _is_corrupt(exc):
+                # Locked by another process (past the busy timeout), read-only, out of space...: the file
+                # may be perfectly healthy, so it is never moved aside. Say so and stop.
+                raise StoreError(
+                    f"cannot open database {self.path}: {exc}"
+                    + (" (another process holds a lock on it; nothing was changed)" if _is_busy(exc) else "")
+                ) from exc
             self.quarantined = self._quarantine(exc)
             try:
                 conn = self._connect(busy_timeout)
@@ -97,13 +137,18 @@ class Database:
 
     @staticmethod
     def _check(conn: sqlite3.Connection) -> None:
-        row = conn.execute("PRAGMA quick_check").fetchone()
+        try:
+            row = conn.execute("PRAGMA quick_check").fetchone()
+        except sqlite3.DatabaseError:
+            conn.close()
+            raise
         if row is None or row[0] != "ok":
             conn.close()
-            raise sqlite3.DatabaseError(f"integrity check failed: {row[0] if row else 'no answer'}")
+            raise _IntegrityCheckFailed(f"integrity check failed: {row[0] if row else 'no answer'}")
 
     def _quarantine(self, exc: Exception) -> Path:
-        stamp = time.strftime("%Y%m%dT%H%M%S")
+        # Second resolution plus a random part: two quarantines in one second never overwrite each other.
+        stamp = time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
         target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
         for suffix in ("", "-wal", "-shm"):
             src = Path(str(self.path) + suffix)
@@ -148,11 +193,18 @@ class Database:
                 yield self._conn
                 self._conn.execute("COMMIT")
             except sqlite3.DatabaseError as exc:
-                self._conn.execute("ROLLBACK")
-                raise StoreError(f"database write failed: {exc}") from exc
+                self._rollback()
+                raise storage_full(exc, str(self.path)) or StoreError(f"database write failed: {exc}") from exc
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._rollback()
                 raise
+
+    def _rollback(self) -> None:
+        # After a failed COMMIT (SQLITE_FULL, an I/O error) SQLite may have rolled back by itself; a second
+        # ROLLBACK would raise "cannot rollback - no transaction is active" and hide the real cause.
+        if self._conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:

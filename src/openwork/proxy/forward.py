@@ -1,0 +1,93 @@
+"""One proxied request, from the caller's raw path to the pinned request the gateway sends to opencode."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable, Iterable
+from urllib.parse import quote, unquote
+
+import httpx
+
+from openwork.auth.principal import Principal
+from openwork.errors import ForbiddenError, ValidationError
+from openwork.protected import ProtectedSet
+from openwork.proxy.ownership import SessionOwnership
+from openwork.proxy.pinning import Folder, pin_body, pin_headers, pin_query
+from openwork.proxy.policy import Operation, authorize, match, split_path
+from openwork.runtime.gateway import OpencodeGateway
+
+__all__ = ["Approve", "opencode_raw_path", "upstream_request"]
+
+# Waits for the host's decision on an operation that starts a process (raises when it is not allowed).
+Approve = Callable[[Operation, bytes], Awaitable[None]]
+
+# Characters left as they are when a decoded segment is encoded again (RFC 3986 pchar minus "%").
+_SEGMENT_SAFE = "!$&'()*+,;=:@-._~"
+
+
+def opencode_raw_path(raw_path: bytes, ws_id: str) -> str:
+    """The still-encoded opencode path of ``/workspaces/{ws_id}/opencode/<path>``: the policy classifies
+    what opencode will route, not what a decoder made of it."""
+    parts = raw_path.decode("latin-1").split("/", 4)
+    if len(parts) < 4 or parts[1] != "workspaces" or parts[3] != "opencode" or unquote(parts[2]) != ws_id:
+        raise ValidationError("invalid proxy path")
+    return parts[4] if len(parts) > 4 else ""
+
+
+async def upstream_request(
+    *,
+    gateway: OpencodeGateway,
+    sessions: SessionOwnership,
+    principal: Principal,
+    workspace_path: str,
+    method: str,
+    raw_path: str,
+    query: Iterable[tuple[str, str]],
+    headers: Iterable[tuple[str, str]],
+    body: bytes,
+    approve: Approve | None = None,
+    protected: ProtectedSet | None = None,
+) -> httpx.Request:
+    """Classify, authorise, check ownership, pin, and (``approve``) hold a process start for the host;
+    raises ``ForbiddenError`` / ``NotFoundError`` / ``ValidationError`` before anything reaches opencode."""
+    segments = split_path(raw_path)
+    op = match(method, segments)
+    authorize(principal, op)
+    folder = Folder(host=workspace_path, opencode=gateway.opencode_path(workspace_path))
+    query = list(query)
+    if op is not None and protected is not None:
+        _keep_out(op, segments, query, folder, protected)
+    if op is not None:
+        session_id = op.session_id(segments)
+        if session_id is not None:
+            await sessions.check(gateway, session_id, folder)
+        if op.is_global and method.upper() != "GET":
+            sessions.forget()  # e.g. a session moved to another directory
+        body = pin_body(op, body, folder)
+        if op.starts_process and approve is not None:
+            await approve(op, body)
+    path = "/" + "/".join(quote(seg, safe=_SEGMENT_SAFE) for seg in segments)
+    return gateway.build(
+        method,
+        path,
+        workspace_path,
+        params=pin_query(query, op, folder),
+        headers=pin_headers(headers, folder),
+        content=body or None,
+    )
+
+
+def _keep_out(
+    op: Operation, segments: tuple[str, ...], query: list[tuple[str, str]], folder: Folder, protected: ProtectedSet
+) -> None:
+    """The server's own files are not readable through opencode's file routes either."""
+    if op.searches and protected.within(folder.host):
+        raise ForbiddenError(
+            "this workspace holds the server's own files (its data dir or sidecar cache), so opencode's search "
+            "is not available through the proxy; keep the data dir outside the workspace"
+        )
+    path = op.file_path(segments, query) if op.reads_path else None
+    if path and path.startswith(folder.opencode.rstrip("/") + "/"):  # absolute, as opencode sees the folder
+        path = path[len(folder.opencode.rstrip("/")) :]
+    if path and protected.covers(os.path.join(folder.host, path.lstrip("/"))):
+        raise ForbiddenError("that path holds the server's own files; it is not readable through the proxy")

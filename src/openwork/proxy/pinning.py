@@ -1,0 +1,149 @@
+"""Pin a proxied request to its workspace's folder, in every form opencode accepts a directory.
+
+A selector the caller sent is accepted only when it names the workspace's own folder (an SDK configured
+with it keeps working) or is empty; anything else is refused with 403 before opencode sees the request.
+Accepted selectors are then dropped and the folder is added in the form the operation takes. A JSON body
+is parsed and rewritten only for operations whose body carries a selector (``Operation.body_selectors``),
+under ``PINNED_BODY_LIMIT``; every other body passes through untouched.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import posixpath
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from openwork.errors import ForbiddenError, ValidationError
+from openwork.proxy.policy import Operation
+from openwork.proxy.table import BODY_LOC, CWD, NO_WS
+
+__all__ = ["PINNED_BODY_LIMIT", "Folder", "pin_body", "pin_headers", "pin_query"]
+
+PINNED_BODY_LIMIT = 1024 * 1024  # bytes of a body we parse to rewrite its directory selector
+OPENCODE_HEADER_PREFIX = "x-opencode-"  # opencode's own request headers: only the gateway sets them
+# A query key naming any of these, in any spelling (location[directory], Location.Directory, ...), is
+# dropped; the pinned forms are added afterwards.
+_DROPPED_KEY_PARTS = ("directory", "location", "workspace", "worktree", "cwd")
+_DROPPED_KEYS = frozenset({"project"})
+_CURSOR_OWN_KEYS = frozenset({"directory", "project", "workspace", "subpath", "location"})
+
+
+@dataclass(frozen=True, slots=True)
+class Folder:
+    """A workspace's folder on the host, and the same folder as opencode sees it (the sandbox mounts it
+    elsewhere)."""
+
+    host: str
+    opencode: str
+
+    def names(self, value: object) -> bool:
+        """``value`` is empty or this folder (in either view)."""
+        if value is None or value == "":
+            return True
+        if not isinstance(value, str) or "\x00" in value:
+            return False
+        path = posixpath.normpath(value)
+        return path in (posixpath.normpath(self.host), posixpath.normpath(self.opencode))
+
+    def accept(self, what: str, value: object) -> None:
+        if not self.names(value):
+            raise ForbiddenError(f"{what} must be this workspace's folder (or left out); the proxy pins it")
+
+
+def _selector_key(key: str) -> bool:
+    low = key.strip().lower()
+    return low in _DROPPED_KEYS or any(part in low for part in _DROPPED_KEY_PARTS)
+
+
+def pin_query(items: Iterable[tuple[str, str]], op: Operation | None, folder: Folder) -> list[tuple[str, str]]:
+    """The query to forward, without any caller-chosen directory. The gateway adds ``directory``."""
+    out = []
+    for key, value in items:
+        if _selector_key(key):
+            folder.accept(f"query parameter {key[:64]!r}", value)
+        else:
+            out.append((key, value))
+    if op is not None and op.template == "/api/session":
+        out = [(k, _pin_cursor(v, folder.opencode) if k == "cursor" else v) for k, v in out]
+    if op is not None and op.takes_location:
+        out.append(("location[directory]", folder.opencode))
+    return out
+
+
+def _pin_cursor(value: str, directory: str) -> str:
+    """opencode's list cursor is base64url JSON naming the directory it lists: keep its position, not
+    its directory."""
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+    except (binascii.Error, ValueError) as exc:
+        raise ValidationError("invalid cursor") from exc
+    if not isinstance(decoded, dict):
+        raise ValidationError("invalid cursor")
+    pinned = {k: v for k, v in decoded.items() if k not in _CURSOR_OWN_KEYS} | {"directory": directory}
+    return base64.urlsafe_b64encode(json.dumps(pinned, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def pin_headers(headers: Iterable[tuple[str, str]], folder: Folder) -> list[tuple[str, str]]:
+    """The caller's headers without opencode's own (the gateway sets ``x-opencode-directory``)."""
+    out = []
+    for key, value in headers:
+        low = key.lower()
+        if not low.startswith(OPENCODE_HEADER_PREFIX):
+            out.append((key, value))
+        elif _selector_key(low[len(OPENCODE_HEADER_PREFIX) :]):
+            folder.accept(f"header {low[:64]!r}", value)
+    return out
+
+
+def pin_body(op: Operation, body: bytes, folder: Folder) -> bytes:
+    """``body`` with its directory selectors pinned (or refused); unchanged for other operations."""
+    if not op.body_selectors:
+        return body
+    if len(body) > PINNED_BODY_LIMIT:
+        raise ValidationError(f"a body that selects a directory must be under {PINNED_BODY_LIMIT} bytes")
+    if not body.strip():
+        if BODY_LOC not in op.flags:
+            return body
+        data: Any = {}
+    else:
+        try:
+            data = json.loads(body)
+        except ValueError as exc:
+            raise ValidationError("the request body is not valid JSON") from exc
+    if not isinstance(data, dict):
+        raise ValidationError("the request body must be a JSON object")
+    if NO_WS in op.flags and data.get("workspaceID") not in (None, ""):
+        raise ForbiddenError("workspaceID is not accepted through a workspace's proxy")
+    if BODY_LOC in op.flags:
+        location = data.get("location")
+        if location is not None and not isinstance(location, dict):
+            raise ValidationError("location must be an object")
+        if location and location.get("workspaceID") not in (None, ""):
+            raise ForbiddenError("location.workspaceID is not accepted through a workspace's proxy")
+        folder.accept("location.directory", (location or {}).get("directory"))
+        data["location"] = {"directory": folder.opencode}
+    if CWD in op.flags and "cwd" in data:
+        data["cwd"] = resolve_cwd(data["cwd"], folder)
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+def resolve_cwd(cwd: object, folder: Folder) -> str:
+    """A working directory inside the workspace, as opencode sees it; refuses one outside it (also
+    through a symlink)."""
+    if not isinstance(cwd, str) or not cwd or "\x00" in cwd:
+        raise ValidationError("cwd must be a non-empty path")
+    root = folder.opencode.rstrip("/") or "/"
+    path = posixpath.normpath(cwd if posixpath.isabs(cwd) else posixpath.join(root, cwd))
+    if path != root and not path.startswith(root.rstrip("/") + "/"):
+        raise ForbiddenError("cwd must be inside the workspace")
+    rel = "" if path == root else path[len(root.rstrip("/")) :]  # "" or "/sub/dir"
+    host_root = os.path.realpath(folder.host)
+    real = os.path.realpath((folder.host.rstrip("/") + rel) or "/")
+    if real != host_root and not real.startswith(host_root.rstrip("/") + "/"):
+        raise ForbiddenError("cwd must be inside the workspace")
+    return path
