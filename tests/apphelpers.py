@@ -15,6 +15,7 @@ from openwork.config import ServerConfig
 from openwork.events import EventBus
 from openwork.files.service import FilesService
 from openwork.logging import configure_logging
+from openwork.protected import ProtectedSet
 from openwork.runtime.control import RuntimeControl
 from openwork.runtime.gateway import OpencodeGateway
 from openwork.runtime.stack import Stack
@@ -54,7 +55,13 @@ def make_context(data_dir: Path, workspace: Path, **config_overrides: Any) -> Ap
         bus=bus,
         stack=stack,
         registry=registry,
-        files=FilesService(registry=registry, approvals=approvals, data_dir=data_dir),
+        files=FilesService(
+            registry=registry,
+            approvals=approvals,
+            protected=ProtectedSet.for_server(data_dir=data_dir, sidecar_dir=config.sidecar_dir),
+            allow_config_write=config.files_allow_config_write,
+            state_dir=config.state_dir,
+        ),
         approvals=approvals,
         runtime=RuntimeControl(stack=stack, settings=config.sidecar_settings(), bus=bus),
         gateway=OpencodeGateway(stack.driver, lambda: False),  # opencode never runs in these tests

@@ -14,14 +14,25 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from openwork.errors import ConflictError, ForbiddenError, NotFoundError
+from openwork.errors import ForbiddenError, NotFoundError
 from openwork.events import EventBus
+from openwork.quota import CallerCap
 from openwork.store.db import Database
 
-__all__ = ["ApprovalMode", "ApprovalService", "PendingApproval", "WriteDenied"]
+__all__ = [
+    "APPROVAL_CAP",
+    "MAX_PENDING",
+    "MAX_PENDING_PER_TOKEN",
+    "ApprovalMode",
+    "ApprovalService",
+    "PendingApproval",
+    "WriteDenied",
+]
 
 ApprovalMode = Literal["auto", "manual"]
-MAX_PENDING = 256
+MAX_PENDING_PER_TOKEN = 16  # requests one token may have waiting for the host at once
+MAX_PENDING = 256  # the backstop on all minted tokens together; the host and client tokens are outside it
+APPROVAL_CAP = CallerCap(what="pending approvals", per_token=MAX_PENDING_PER_TOKEN, minted_total=MAX_PENDING)
 
 
 class WriteDenied(ForbiddenError):
@@ -38,6 +49,7 @@ class PendingApproval:
     created_at: float
     expires_at: float
     future: asyncio.Future[str] = field(repr=False)
+    minted: bool = True  # asked by a minted token: counts against the backstop (APPROVAL_CAP.minted_total)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -62,29 +74,44 @@ class ApprovalService:
         mode: ApprovalMode,
         timeout_ms: int,
         clock: Callable[[], float] = time.time,
+        cap: CallerCap = APPROVAL_CAP,
     ) -> None:
         self.mode = mode
         self.timeout_ms = timeout_ms
         self._db = db
         self._bus = bus
         self._clock = clock
+        self._cap = cap
         self._pending: dict[str, PendingApproval] = {}
 
     def pending(self) -> list[PendingApproval]:
         return sorted(self._pending.values(), key=lambda p: p.created_at)
 
-    async def require(self, *, workspace_id: str, who: str, action: str, paths: list[dict[str, Any]]) -> None:
-        """Return when allowed; raise ``WriteDenied`` on deny or timeout. ``auto`` allows at once."""
+    def held_by(self, who: str) -> int:
+        """Requests of the token ``who`` waiting for the host, over every workspace."""
+        return sum(1 for p in self._pending.values() if p.who == who)
+
+    async def require(
+        self, *, workspace_id: str, who: str, action: str, paths: list[dict[str, Any]], minted: bool = True
+    ) -> None:
+        """Return when allowed; raise ``WriteDenied`` on deny or timeout. ``auto`` allows at once.
+
+        ``who`` is the asking token's subject; ``minted``: it is not the host or the client token (those
+        are outside the server-wide backstop, so they can always ask). ``ConflictError`` when the cap binds.
+        """
         now = self._clock()
         approval_id = "apr_" + secrets.token_hex(8)
         if self.mode == "auto":
             self._record(approval_id, workspace_id, who, action, paths, "allowed", "auto", now)
             return
-        if len(self._pending) >= MAX_PENDING:
-            raise ConflictError(f"{MAX_PENDING} approvals are already waiting; answer some first")
+        self._cap.admit(
+            held_by_token=self.held_by(who),
+            held_by_minted=sum(1 for p in self._pending.values() if p.minted),
+            minted=minted,
+        )
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         timeout = self.timeout_ms / 1000
-        pending = PendingApproval(approval_id, workspace_id, who, action, paths, now, now + timeout, future)
+        pending = PendingApproval(approval_id, workspace_id, who, action, paths, now, now + timeout, future, minted)
         self._pending[approval_id] = pending
         self._bus.publish("approval.requested", {"approval": pending.to_json()})
         try:

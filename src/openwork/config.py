@@ -91,6 +91,7 @@ class ServerConfig:
     allowed_origins: tuple[str, ...] = ()
     approval_mode: Literal["auto", "manual"] = "manual"  # as the original: writes wait unless told otherwise
     approval_timeout_ms: int = DEFAULT_APPROVAL_TIMEOUT_MS
+    files_allow_config_write: bool = False  # minted tokens may change git hooks / opencode config
     hot_reload: bool = True
     sandbox: str = "none"  # none | auto | docker | podman | container
     sandbox_engine: Path | None = None

@@ -1,23 +1,35 @@
-"""The one exception tree. Translated to HTTP in ``api.errors`` and to exit codes in ``cli.output``."""
+"""The one exception tree. Translated to HTTP in ``api.envelope`` and to exit codes in ``cli.output``."""
 
 from __future__ import annotations
 
+import errno
+
 __all__ = [
+    "STORAGE_FULL_ERRNOS",
     "AuthError",
     "ConfigError",
     "ConflictError",
     "ForbiddenError",
     "GaveUp",
+    "InsufficientStorage",
     "IntegrityError",
     "NotFoundError",
     "OpenworkError",
+    "PayloadTooLarge",
     "PortInUse",
+    "RequestTimeout",
+    "ServerBusy",
     "SidecarError",
     "StartTimeout",
     "StoreError",
     "SupervisorError",
     "ValidationError",
+    "storage_full",
 ]
+
+# What the OS says when a write finds no room: the device (ENOSPC) or the user's quota (EDQUOT) is full.
+STORAGE_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+_SQLITE_FULL = 13  # SQLITE_FULL, sqlite3's "database or disk is full" (the low byte of extended codes)
 
 
 class OpenworkError(Exception):
@@ -81,8 +93,36 @@ class ConflictError(OpenworkError):
     status = 409
 
 
+class PayloadTooLarge(OpenworkError):
+    """A request body is larger than its route allows."""
+
+    code = "payload_too_large"
+    status = 413
+
+
+class RequestTimeout(OpenworkError):
+    """A request body did not arrive before its deadline."""
+
+    code = "request_timeout"
+    status = 408
+
+
+class ServerBusy(OpenworkError):
+    """A bounded resource stayed taken for longer than the request may wait; try again."""
+
+    code = "busy"
+    status = 503
+
+
 class StoreError(OpenworkError):
     """Persistent state could not be read or written."""
+
+
+class InsufficientStorage(StoreError):
+    """A write found the disk (or the quota) holding state or workspace files full; nothing was written."""
+
+    code = "insufficient_storage"
+    status = 507
 
 
 class SidecarError(OpenworkError):
@@ -106,3 +146,27 @@ class StartTimeout(SupervisorError):
 
 class GaveUp(SupervisorError):
     """A service failed too many times in a row and will not be restarted."""
+
+
+def storage_full(exc: BaseException | None, where: str) -> InsufficientStorage | None:
+    """An :class:`InsufficientStorage` naming ``where`` when ``exc``, or an error it was raised from or
+    while handling, says the disk or the quota is full; else ``None``.
+
+    The chain is walked because the real cause often hides behind a later error (sqlite3's "cannot
+    rollback" after a failed COMMIT). Use it where the OS or sqlite3 error is caught::
+
+        raise storage_full(exc, str(path)) or StoreError(f"cannot write {path}") from exc
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        full_os = isinstance(exc, OSError) and exc.errno in STORAGE_FULL_ERRNOS
+        # sqlite3 errors carry ``sqlite_errorcode``; read it by name so this module never imports sqlite3.
+        full_db = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF == _SQLITE_FULL
+        if full_os or full_db:
+            return InsufficientStorage(
+                f"no space left on the device holding {where} (the disk or the quota is full); nothing was written",
+                hint="free space there, then retry",
+            )
+        exc = exc.__cause__ or exc.__context__
+    return None

@@ -15,10 +15,12 @@ from typing import Any
 import uvicorn
 
 from openwork.api import AppContext, create_app
+from openwork.api.streams import OpenStreams
+from openwork.httplimits import KEEP_ALIVE_TIMEOUT, MAX_CONNECTIONS, FirstRequestDeadline, raise_fd_limit
 
 __all__ = ["HTTP_SHUTDOWN_TIMEOUT", "EmbeddedServer", "build_server"]
 
-HTTP_SHUTDOWN_TIMEOUT = 5  # seconds; open streams are closed first, this bounds what remains
+HTTP_SHUTDOWN_TIMEOUT = 5  # seconds; open event streams end first, this bounds what remains
 _TICK = 0.1  # uvicorn's housekeeping period (the Date header)
 _DRAIN_POLL = 0.01  # how often a stopping server checks for its last connections
 
@@ -26,13 +28,18 @@ _DRAIN_POLL = 0.01  # how often a stopping server checks for its last connection
 class EmbeddedServer(uvicorn.Server):
     """uvicorn inside our loop: we own the signals (ordered stop, second Ctrl+C forces), and a stop is
     prompt: uvicorn notices ``should_exit`` on a 100 ms tick and drains in 100 ms steps, which added a
-    quarter of a second to every ``daemon stop``."""
+    quarter of a second to every ``daemon stop``. Open event streams end as the stop begins, so the
+    drain waits for none of them and none is cancelled mid-write by the graceful timeout."""
 
-    def __init__(self, config: uvicorn.Config) -> None:
+    def __init__(self, config: uvicorn.Config, streams: OpenStreams | None = None) -> None:
         super().__init__(config)
         self._exit = asyncio.Event()
+        self.streams = streams if streams is not None else OpenStreams()
 
     def request_exit(self) -> None:
+        # Now, not at the next tick: the caller stops opencode next, and a stream should end cleanly
+        # before its upstream breaks under it.
+        self.streams.close()
         self.should_exit = True
         self._exit.set()
 
@@ -48,6 +55,7 @@ class EmbeddedServer(uvicorn.Server):
                 await asyncio.wait_for(self._exit.wait(), _TICK)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.streams.close()  # also when uvicorn decided to stop by itself
         for server in self.servers:
             server.close()
         for sock in sockets or []:
@@ -78,9 +86,13 @@ def build_server(ctx: AppContext) -> EmbeddedServer:
         lifespan="off",
         ws="none",  # no WebSocket routes: do not import a WebSocket library
         timeout_graceful_shutdown=HTTP_SHUTDOWN_TIMEOUT,
+        http=FirstRequestDeadline,
+        limit_concurrency=MAX_CONNECTIONS,
+        timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
     )
+    raise_fd_limit()
     config.load()  # here, in the build thread: `serve` would import the protocol classes on the main one
-    return EmbeddedServer(config)
+    return EmbeddedServer(config, streams=ctx.streams)
 
 
 async def warm_routes(app: Any) -> int:

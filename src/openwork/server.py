@@ -226,6 +226,7 @@ class _Run:
         from openwork.auth.tokens import TokenService
         from openwork.files.service import FilesService
         from openwork.httpserver import build_server
+        from openwork.protected import ProtectedSet
         from openwork.runtime.control import RuntimeControl
         from openwork.runtime.gateway import OpencodeGateway
         from openwork.supervisor.state import ServiceState
@@ -252,7 +253,13 @@ class _Run:
             bus=self.stack.bus,
             stack=self.stack,
             registry=registry,
-            files=FilesService(registry=registry, approvals=approvals, data_dir=self.config.data_dir),
+            files=FilesService(
+                registry=registry,
+                approvals=approvals,
+                protected=ProtectedSet.for_server(data_dir=self.config.data_dir, sidecar_dir=self.config.sidecar_dir),
+                allow_config_write=self.config.files_allow_config_write,
+                state_dir=self.config.state_dir,
+            ),
             approvals=approvals,
             runtime=RuntimeControl(stack=self.stack, settings=self.config.sidecar_settings(), bus=self.stack.bus),
             gateway=OpencodeGateway(

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from openwork.errors import OpenworkError
+from openwork.errors import OpenworkError, storage_full
 
 __all__ = ["Envelope", "ErrorBody", "Meta", "error_response", "install_error_handlers", "ok", "request_id"]
 
@@ -27,6 +27,7 @@ _STATUS_CODES = {
     421: "invalid_request",
     422: "invalid_request",
     502: "bad_gateway",
+    507: "insufficient_storage",
 }
 
 
@@ -94,6 +95,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status_code, code, message, request_id(request))
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # A full disk that no write path mapped is still a 507 that says so, not an opaque 500: the cause
+        # may hide behind a later error (sqlite3's "cannot rollback" after a failed COMMIT). This is the
+        # catch-all (Starlette's ServerErrorMiddleware): it answers, then re-raises for the server's log.
+        # Not a handler for OSError itself: that would turn an OSError after a stream started into
+        # Starlette's "response already started" RuntimeError.
+        filename = getattr(exc, "filename", None)
+        full = storage_full(exc, str(filename) if filename else "the server's state or files")
+        if full is not None:
+            return error_response(full.status, full.code, full.message, request_id(request))
         # Never echo internals (they may hold paths or secrets); the log has the event.
         return error_response(500, "internal_error", "internal error", request_id(request))
 

@@ -204,6 +204,14 @@ _SERVER_OWN_FLAGS: tuple[Flag, ...] = (
         help="No decision within this long = deny.",
     ),
     Flag(
+        name="files_allow_config_write",
+        opts=("--files-allow-config-write",),
+        kind="flag",
+        envvar="OPENWORK_FILES_ALLOW_CONFIG_WRITE",
+        help="Let collaborator tokens (and, in manual approval mode, every minted token) change git hooks "
+        "and opencode config through file sessions.",
+    ),
+    Flag(
         name="hot_reload",
         opts=("--opencode-hot-reload",),
         off="--no-opencode-hot-reload",

@@ -75,6 +75,7 @@ def server_config(values: Mapping[str, Any]) -> ServerConfig:
         dev_mode=values["dev_mode"],
         approval_mode="auto" if values["approval_mode"] == "auto" else "manual",
         approval_timeout_ms=values["approval_timeout_ms"],
+        files_allow_config_write=values["files_allow_config_write"],
         hot_reload=values["hot_reload"],
         hot_reload_debounce_ms=values["hot_reload_debounce_ms"],
         hot_reload_cooldown_ms=values["hot_reload_cooldown_ms"],

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from openwork.files.ops import revision_of
 from openwork.files.pathrules import check_path, mapped
+from openwork.files.tempjournal import TEMP_PREFIX
 
 __all__ = ["DEFAULT_EXCLUDES", "CatalogItem", "CatalogPage", "snapshot"]
 
@@ -65,8 +66,8 @@ def _walk(
     with os.scandir(dir_fd) as it:
         entries = sorted(it, key=lambda e: e.name)
     for entry in entries:
-        if entry.name in excludes or entry.name.startswith(".owtmp-"):
-            continue
+        if entry.name in excludes or entry.name.startswith(TEMP_PREFIX):
+            continue  # our writes' temp files (a crash's leftovers included, until the next start)
         parts = (*base, entry.name)
         if parts in hidden:
             continue

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import structlog
 
+from openwork.files.tempjournal import TEMP_PREFIX
 from openwork.libc import libc
 
 __all__ = ["Change", "ChangeLog", "InotifyWatcher"]
@@ -163,7 +164,7 @@ class InotifyWatcher:
                 continue
             base = self._wds.get(wd)
             name = os.fsdecode(raw)
-            if base is None or not name or name in self._excludes or name.startswith(".owtmp-"):
+            if base is None or not name or name in self._excludes or name.startswith(TEMP_PREFIX):
                 continue
             rel = f"{base}/{name}" if base else name
             if mask & _IN_ISDIR and mask & (_IN_CREATE | _IN_MOVED_TO):

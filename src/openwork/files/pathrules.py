@@ -11,11 +11,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-from collections.abc import Iterator
+import unicodedata
+from collections.abc import Iterable, Iterator
 
-from openwork.errors import ForbiddenError, NotFoundError, ValidationError
+from openwork.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 
-__all__ = ["MAX_COMPONENT_CHARS", "MAX_PATH_CHARS", "check_path", "open_parent", "open_root"]
+__all__ = ["MAX_COMPONENT_CHARS", "MAX_PATH_CHARS", "check_new_name", "check_path", "open_parent", "open_root"]
 
 MAX_PATH_CHARS = 1024
 MAX_COMPONENT_CHARS = 255
@@ -28,8 +29,8 @@ def check_path(raw: object) -> tuple[str, ...]:
         raise ValidationError("path must be a non-empty string")
     if len(raw) > MAX_PATH_CHARS:
         raise ValidationError(f"path is longer than {MAX_PATH_CHARS} characters")
-    if any(ord(c) < 32 or ord(c) == 127 for c in raw):
-        raise ValidationError("path contains control characters")
+    if any(_is_control(c) for c in raw):
+        raise ValidationError("path contains control or bidirectional-override characters")
     if "\\" in raw:
         raise ValidationError("path contains a backslash; use '/'")
     if raw.startswith("/"):
@@ -43,6 +44,29 @@ def check_path(raw: object) -> tuple[str, ...]:
         if len(part.encode()) > MAX_COMPONENT_CHARS:
             raise ValidationError(f"a path component is longer than {MAX_COMPONENT_CHARS} bytes")
     return parts
+
+
+# Bidirectional overrides and marks: they make ``docs/\u202egnp.sh`` display as ``docs/hs.png``.
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+_JOINERS = frozenset("\u200c\u200d")  # ZWNJ / ZWJ: part of ordinary names in several scripts (and emoji)
+
+
+def _is_control(c: str) -> bool:
+    code = ord(c)
+    return code < 0x20 or 0x7F <= code <= 0x9F or c in _BIDI  # C0, DEL, C1, bidi
+
+
+def check_new_name(name: str, existing: Iterable[str]) -> None:
+    """Extra rules for a name being created (write, mkdir, rename target): no invisible format characters
+    (Unicode Cf, except the joiners), and no name that normalises (NFC) to a different existing entry's
+    (``café`` composed vs decomposed: two files a person cannot tell apart). Reads take exact bytes, so
+    NFD names written on macOS stay readable."""
+    if any(unicodedata.category(c) == "Cf" and c not in _JOINERS for c in name):
+        raise ValidationError("a new name must not contain invisible format characters")
+    nfc = unicodedata.normalize("NFC", name)
+    for other in existing:
+        if other != name and unicodedata.normalize("NFC", other) == nfc:
+            raise ConflictError(f"{name!r} looks the same as the existing {other!r} (Unicode normalisation)")
 
 
 def open_root(root: str) -> int:

@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from openwork.approvals import ApprovalService
-from openwork.auth.principal import Principal
-from openwork.errors import ForbiddenError, OpenworkError, ValidationError
+from openwork.auth.principal import Access, Principal
+from openwork.errors import ForbiddenError, NotFoundError, OpenworkError, ValidationError, storage_full
 from openwork.files import catalog, ops
 from openwork.files.changes import ChangeLog, InotifyWatcher
 from openwork.files.pathrules import check_path, open_root
 from openwork.files.sessions import FileSession, SessionStore
+from openwork.files.tempjournal import JOURNAL_NAME, TempJournal
+from openwork.protected import CODE_CONFIG, ProtectedSet, touches
 from openwork.workspaces.registry import WorkspaceRegistry
 
 __all__ = ["Caps", "FilesService"]
@@ -42,6 +44,7 @@ class Caps:
 @dataclass
 class _Workspace:
     root: Path
+    protected: tuple[tuple[str, ...], ...] = ()  # the protected set's roots inside this workspace
     lock: threading.Lock = field(default_factory=threading.Lock)  # check-then-write is one step
     changes: ChangeLog = field(default_factory=ChangeLog)
     watcher: InotifyWatcher | None = None
@@ -57,43 +60,70 @@ def _error(path: object, exc: OpenworkError) -> dict[str, Any]:
 
 class FilesService:
     def __init__(
-        self, *, registry: WorkspaceRegistry, approvals: ApprovalService, data_dir: Path, caps: Caps | None = None
+        self,
+        *,
+        registry: WorkspaceRegistry,
+        approvals: ApprovalService,
+        protected: ProtectedSet,
+        allow_config_write: bool = False,
+        caps: Caps | None = None,
+        state_dir: Path | None = None,
     ) -> None:
+        """``state_dir`` (the server's ``<data>/run``) holds the journal of temp files in flight; the
+        leftovers of a crashed run that it lists are removed here, before any write."""
         self.registry = registry
         self.approvals = approvals
         self.sessions = SessionStore()
         self.caps = caps or Caps()
-        self._data_dir = data_dir.resolve()
+        self.protected = protected
+        self.allow_config_write = allow_config_write
         self._workspaces: dict[str, _Workspace] = {}
+        self.temp_journal = TempJournal(state_dir / JOURNAL_NAME) if state_dir is not None else None
+        if self.temp_journal is not None:
+            self.temp_journal.recover()
 
     # -- sessions -------------------------------------------------------------------------------
     def _state(self, workspace_id: str) -> _Workspace:
         record = self.registry.get(workspace_id)
         state = self._workspaces.get(workspace_id)
         if state is None or str(state.root) != record.path:
-            state = _Workspace(Path(record.path))
+            state = _Workspace(Path(record.path), protected=self.protected.within(record.path))
             watcher = InotifyWatcher(state.root, state.changes, catalog.DEFAULT_EXCLUDES)
             state.watcher = watcher if watcher.start() else None
             self._workspaces[workspace_id] = state
         return state
 
     def create_session(self, caller: Principal, workspace_id: str, *, ttl: int, write: bool) -> FileSession:
-        if write and caller.scope == "viewer":
-            raise ForbiddenError("a viewer token cannot open a write session")
+        """Open a session on ``workspace_id`` (a canonical record id the caller may see; the route checked)."""
+        if write and not caller.allows(Access.ACT):
+            raise ForbiddenError("a write session needs a collaborator token or higher; open it with write: false")
         self._state(workspace_id)
-        return self.sessions.create(workspace_id=workspace_id, subject=caller.subject, write=write, ttl=ttl)
+        return self.sessions.create(
+            workspace_id=workspace_id, subject=caller.subject, write=write, ttl=ttl, minted=caller.is_minted
+        )
 
     def session(self, caller: Principal, session_id: str) -> tuple[FileSession, _Workspace]:
         session = self.sessions.get(session_id, caller.subject)
+        if not caller.sees(session.workspace_id):
+            # A session carries its token's subject, and a token's limitation only ever narrows; this keeps a
+            # session from outliving its workspace's place in that limitation.
+            raise NotFoundError("no such file session (it may have expired)")
         return session, self._state(session.workspace_id)
 
-    def _hidden(self, root: Path) -> frozenset[tuple[str, ...]]:
-        """The server's own state, when it lives inside the workspace, is never listed."""
-        try:
-            rel = self._data_dir.relative_to(root.resolve())
-        except ValueError:
-            return frozenset()
-        return frozenset({rel.parts}) if rel.parts else frozenset()
+    def _guard(self, caller: Principal, ws: _Workspace, parts: tuple[str, ...], *, write: bool, move: bool) -> None:
+        """Refuse a path in the protected set, and a change to code config this token may not make."""
+        if touches(parts, ws.protected, destructive=move):
+            raise ForbiddenError(f"{'/'.join(parts)} holds the server's own files; file sessions cannot reach it")
+        if write and touches(parts, CODE_CONFIG, destructive=move) and self._config_locked(caller):
+            raise ForbiddenError(
+                f"{'/'.join(parts)} is config that runs code (git hooks, opencode config); this token may only "
+                "read it (the host can allow writes with --files-allow-config-write)"
+            )
+
+    def _config_locked(self, caller: Principal) -> bool:
+        if self.allow_config_write or not caller.is_minted:
+            return False
+        return caller.scope == "collaborator" or self.approvals.mode == "manual"
 
     # -- reading ----------------------------------------------------------------------------------
     async def catalog(
@@ -119,7 +149,7 @@ class FilesService:
                     after=after,
                     limit=count,
                     include_dirs=include_dirs,
-                    hidden=self._hidden(ws.root),
+                    hidden=frozenset(ws.protected),
                 )
             finally:
                 os.close(root_fd)
@@ -154,6 +184,7 @@ class FilesService:
                 for raw in paths:
                     try:
                         parts = check_path(raw)
+                        self._guard(caller, ws, parts, write=False, move=False)
                         info, content = ops.read_file(root_fd, parts, max_bytes=min(self.caps.file_bytes, budget))
                         budget -= info.size
                         results.append(
@@ -167,6 +198,8 @@ class FilesService:
                         )
                     except OpenworkError as exc:
                         results.append(_error(raw, exc))
+                    except OSError as exc:  # one path's trouble is that path's result, never the batch's
+                        results.append(_error(raw, ValidationError(exc.strerror or type(exc).__name__)))
             finally:
                 os.close(root_fd)
             return results
@@ -176,7 +209,7 @@ class FilesService:
     # -- writing ----------------------------------------------------------------------------------
     def _writable(self, caller: Principal, session_id: str) -> tuple[FileSession, _Workspace]:
         session, ws = self.session(caller, session_id)
-        if not session.write:
+        if not session.write or not caller.allows(Access.ACT):
             raise ForbiddenError("this file session is read-only; open one with write: true")
         return session, ws
 
@@ -190,6 +223,7 @@ class FilesService:
         for index, item in enumerate(writes):
             try:
                 parts = check_path(item.get("path"))
+                self._guard(caller, ws, parts, write=True, move=False)
                 data = base64.b64decode(str(item.get("contentBase64", "")), validate=True)
             except OpenworkError as exc:
                 results[index] = _error(item.get("path"), exc)
@@ -208,12 +242,13 @@ class FilesService:
             await self.approvals.require(
                 workspace_id=session.workspace_id,
                 who=caller.subject,
+                minted=caller.is_minted,
                 action="write",
                 paths=[{"path": "/".join(p), "size": len(d)} for _, p, d, _, _ in planned],
             )
 
         def write(root_fd: int, parts: tuple[str, ...], data: bytes, if_match: str | None, force: bool) -> Any:
-            info = ops.write_file(root_fd, parts, data, if_match=if_match, force=force)
+            info = ops.write_file(root_fd, parts, data, if_match=if_match, force=force, journal=self.temp_journal)
             ws.changes.record(info.path, "write")
             return {"path": info.path, "ok": True, "size": info.size, "revision": info.revision}
 
@@ -237,6 +272,9 @@ class FilesService:
                     raise ValidationError("type must be mkdir, delete or rename")
                 parts = check_path(item.get("path"))
                 to = check_path(item.get("to")) if kind == "rename" else None
+                self._guard(caller, ws, parts, write=True, move=kind != "mkdir")
+                if to is not None:
+                    self._guard(caller, ws, to, write=True, move=True)
             except OpenworkError as exc:
                 results[index] = _error(item.get("path"), exc)
                 continue
@@ -245,6 +283,7 @@ class FilesService:
             await self.approvals.require(
                 workspace_id=session.workspace_id,
                 who=caller.subject,
+                minted=caller.is_minted,
                 action="operations",
                 paths=[
                     {"path": "/".join(p), "op": k, **({"to": "/".join(t)} if t else {})} for _, k, p, t, _ in planned
@@ -299,6 +338,7 @@ def _apply_locked(
                 except OpenworkError as exc:
                     results[index] = _error(info_path(parts), exc)
                 except OSError as exc:
-                    results[index] = _error(info_path(parts), ValidationError(exc.strerror or str(exc)))
+                    failure = storage_full(exc, info_path(parts)) or ValidationError(exc.strerror or str(exc))
+                    results[index] = _error(info_path(parts), failure)
     finally:
         os.close(root_fd)

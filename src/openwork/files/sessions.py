@@ -9,12 +9,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from openwork.errors import NotFoundError
+from openwork.quota import CallerCap
 
-__all__ = ["DEFAULT_TTL_SECONDS", "MAX_TTL_SECONDS", "FileSession", "SessionStore"]
+__all__ = [
+    "DEFAULT_TTL_SECONDS",
+    "MAX_SESSIONS",
+    "MAX_SESSIONS_PER_TOKEN",
+    "MAX_TTL_SECONDS",
+    "SESSION_CAP",
+    "FileSession",
+    "SessionStore",
+]
 
 DEFAULT_TTL_SECONDS = 600
 MAX_TTL_SECONDS = 3600
-MAX_SESSIONS = 1000  # per server; the oldest expired ones are reaped first
+MAX_SESSIONS_PER_TOKEN = 100  # live sessions one token may hold, over all workspaces (expired ones are reaped)
+MAX_SESSIONS = 1000  # the backstop on all minted tokens together; the host and client tokens are outside it
+SESSION_CAP = CallerCap(what="open file sessions", per_token=MAX_SESSIONS_PER_TOKEN, minted_total=MAX_SESSIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +36,7 @@ class FileSession:
     write: bool
     created_at: float
     expires_at: float
+    minted: bool = True  # created by a minted token: counts against the backstop (SESSION_CAP.minted_total)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -38,8 +50,9 @@ class FileSession:
 
 
 class SessionStore:
-    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.time, cap: CallerCap = SESSION_CAP) -> None:
         self._clock = clock
+        self._cap = cap
         self._sessions: dict[str, FileSession] = {}
 
     def reap(self) -> list[FileSession]:
@@ -49,14 +62,17 @@ class SessionStore:
             del self._sessions[session.id]
         return expired
 
-    def create(self, *, workspace_id: str, subject: str, write: bool, ttl: int) -> FileSession:
+    def create(self, *, workspace_id: str, subject: str, write: bool, ttl: int, minted: bool = True) -> FileSession:
+        """A new session for the token ``subject`` (``minted``: not the host or the client token), or
+        ``ConflictError`` when that token, or minted tokens together, hold their cap."""
         self.reap()
-        if len(self._sessions) >= MAX_SESSIONS:
-            from openwork.errors import ConflictError
-
-            raise ConflictError(f"too many open file sessions ({MAX_SESSIONS}); close some first")
+        self._cap.admit(
+            held_by_token=self.held_by(subject),
+            held_by_minted=sum(1 for s in self._sessions.values() if s.minted),
+            minted=minted,
+        )
         now = self._clock()
-        session = FileSession("fs_" + secrets.token_hex(12), workspace_id, subject, write, now, now + ttl)
+        session = FileSession("fs_" + secrets.token_hex(12), workspace_id, subject, write, now, now + ttl, minted)
         self._sessions[session.id] = session
         return session
 
@@ -77,6 +93,10 @@ class SessionStore:
         session = self.get(session_id, subject)
         del self._sessions[session_id]
         return session
+
+    def held_by(self, subject: str) -> int:
+        """Live sessions of the token ``subject``, over every workspace."""
+        return sum(1 for s in self._sessions.values() if s.subject == subject)
 
     def open_for(self, workspace_id: str) -> int:
         return sum(1 for s in self._sessions.values() if s.workspace_id == workspace_id)

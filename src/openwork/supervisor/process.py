@@ -244,7 +244,9 @@ class AsyncioSpawner:
                 created = psutil.Process(proc.pid).create_time()
             except psutil.Error:
                 created = 0.0
-            self._records.add(ChildRecord(service=spec.name, pid=proc.pid, pgid=proc.pid, create_time=created))
+            self._records.add(
+                ChildRecord.for_child(service=spec.name, pid=proc.pid, pgid=proc.pid, create_time=created)
+            )
         handle.start_readers(on_line)
         log.debug("service.spawned", service=spec.name, pid=proc.pid, argv=list(spec.argv))
         return handle

@@ -23,9 +23,23 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["EarlyChild", "SpawnSpec", "cannot_start", "child_options", "child_setup", "pidfd_supported", "start_child"]
+__all__ = [
+    "NONCE_ENV",
+    "EarlyChild",
+    "SpawnSpec",
+    "cannot_start",
+    "child_options",
+    "child_setup",
+    "pidfd_supported",
+    "start_child",
+    "supervisor_nonce",
+]
 
 _PR_SET_PDEATHSIG = 1
+# Every child carries this server run's nonce (inherited by its descendants): after a hard kill, the
+# next start reaps a process only with proof that it is ours, and this is the proof (see records.py).
+# Not --run-id: a user may set that, and two runs may share it.
+NONCE_ENV = "OPENWORK_SUPERVISOR_NONCE"
 EARLY_CHILD_REAP_TIMEOUT = 5.0  # after SIGKILL, an abandoned early child is waited for this long
 
 _libc = libc()
@@ -45,6 +59,17 @@ class SpawnSpec:
     argv: tuple[str, ...]
     env: Mapping[str, str] = field(repr=False)
     cwd: Path
+
+
+_nonce: tuple[int, str] | None = None  # (pid that made it, nonce): a forked process makes its own
+
+
+def supervisor_nonce() -> str:
+    """This server process's random nonce (128 bits, hex), put in every child's environment."""
+    global _nonce
+    if _nonce is None or _nonce[0] != os.getpid():
+        _nonce = (os.getpid(), os.urandom(16).hex())
+    return _nonce[1]
 
 
 def child_setup(parent_pid: int) -> None:  # pragma: no cover - runs in the forked child
@@ -106,10 +131,10 @@ class EarlyChild:
 
 def child_options(spec: SpawnSpec) -> dict[str, Any]:
     """``subprocess.Popen`` / ``asyncio.create_subprocess_exec`` keywords for ``spec``: piped output, a
-    complete environment, its own process group (a terminal's Ctrl+C reaches us only; we stop children
-    in order, as a group), and in ``child_setup`` the parent-death signal and no controlling terminal (a
-    tool opencode runs that asks /dev/tty for a password fails at once instead of stopping in a
-    background group).
+    complete environment (plus :data:`NONCE_ENV`), its own process group (a terminal's Ctrl+C reaches us
+    only; we stop children in order, as a group), and in ``child_setup`` the parent-death signal and no
+    controlling terminal (a tool opencode runs that asks /dev/tty for a password fails at once instead of
+    stopping in a background group).
 
     Not a new session: Linux schedules sessions as groups of their own (autogroups) and splits the CPU
     evenly between them, so our low-priority build thread took a full core from opencode's boot whatever
@@ -120,7 +145,7 @@ def child_options(spec: SpawnSpec) -> dict[str, Any]:
         "stdout": subprocess.PIPE,
         "stderr": subprocess.PIPE,
         "cwd": spec.cwd,
-        "env": dict(spec.env),
+        "env": {**spec.env, NONCE_ENV: supervisor_nonce()},  # ours, even over an inherited one
         "process_group": 0,
         "preexec_fn": functools.partial(child_setup, os.getpid()),
     }
