@@ -7,11 +7,31 @@ from starlette.types import ASGIApp
 
 from openwork import __version__
 from openwork.api import approvals, files, proxy, runtime, system, tokens, workspaces
+from openwork.api.bodies import PROXY_BODY_LIMIT, BodyLimits, BodyRoute
 from openwork.api.context import AppContext
 from openwork.api.envelope import ErrorBody, install_error_handlers
 from openwork.api.guard import GuardMiddleware
+from openwork.auth.principal import Principal, authenticate
 
-__all__ = ["create_app"]
+__all__ = ["BODY_ROUTES", "create_app"]
+
+_POST = frozenset({"POST"})
+_WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# The routes whose body cap is not the 1 MiB default (GET, HEAD and OPTIONS keep it everywhere). A test
+# checks each template against the app's own route table, so a renamed route cannot silently lose its cap.
+BODY_ROUTES = (
+    # A write batch carries file contents (base64); operations carry up to 1000 pairs of 1024-char paths.
+    *(
+        BodyRoute(template=prefix + "/{sid}/" + name, methods=_POST, limit=files.WRITE_BODY_LIMIT)
+        for prefix in ("/workspaces/{ws_id}/file-sessions", "/files/sessions")
+        for name in ("write-batch", "operations", "ops")
+    ),
+    BodyRoute(
+        template="/workspaces/{ws_id}/opencode/{path:path}",
+        methods=_WITH_BODY,
+        limit=PROXY_BODY_LIMIT,
+    ),
+)
 
 
 def create_app(ctx: AppContext) -> ASGIApp:
@@ -48,8 +68,12 @@ def create_app(ctx: AppContext) -> ASGIApp:
     app.include_router(approvals.router)
     app.include_router(runtime.router)
     app.include_router(runtime.legacy_router)
+
+    def caller(authorization: str | None, host_token: str | None) -> Principal:
+        return authenticate(
+            authorization=authorization, host_header_token=host_token, credentials=ctx.credentials, tokens=ctx.tokens
+        )
+
     return GuardMiddleware(
-        app,
-        allowed_origins=ctx.config.allowed_origins,
-        large_bodies=[("/write-batch", files.WRITE_BODY_LIMIT)],
+        app, authenticate=caller, allowed_origins=ctx.config.allowed_origins, body_limits=BodyLimits(BODY_ROUTES)
     )

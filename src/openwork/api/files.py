@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from openwork.api.deps import Caller, Ctx, ReadWorkspace, visible_workspace
 from openwork.api.envelope import Envelope, ok
+from openwork.api.offloop import OffLoopJSONRoute
 from openwork.errors import NotFoundError
 from openwork.files.pathrules import MAX_PATH_CHARS
 from openwork.files.sessions import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS
@@ -17,7 +18,7 @@ __all__ = ["WRITE_BODY_LIMIT", "include_file_routes"]
 
 # Session routes are written once and mounted twice: under /workspaces/{ws_id}/file-sessions (checked
 # against the session's workspace) and under the original server's /files/sessions.
-session_router = APIRouter(tags=["files"])
+session_router = APIRouter(tags=["files"], route_class=OffLoopJSONRoute)  # write batches reach 48 MiB
 router = APIRouter(tags=["files"])
 
 WRITE_BODY_LIMIT = 48 * 1024 * 1024  # 32 MiB of content, base64-encoded, plus JSON framing

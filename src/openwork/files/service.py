@@ -213,12 +213,11 @@ class FilesService:
             raise ForbiddenError("this file session is read-only; open one with write: true")
         return session, ws
 
-    async def write_batch(self, caller: Principal, session_id: str, writes: list[dict[str, Any]]) -> dict[str, Any]:
-        session, ws = self._writable(caller, session_id)
-        if len(writes) > self.caps.write_files:
-            raise ValidationError(f"at most {self.caps.write_files} files per write batch")
+    def _plan_writes(
+        self, caller: Principal, ws: _Workspace, writes: list[dict[str, Any]], results: list[dict[str, Any] | None]
+    ) -> list[tuple[int, tuple[str, ...], bytes, str | None, bool]]:
+        """Check and decode each write; a bad one becomes its own result, the rest are returned."""
         planned: list[tuple[int, tuple[str, ...], bytes, str | None, bool]] = []
-        results: list[dict[str, Any] | None] = [None] * len(writes)
         total = 0
         for index, item in enumerate(writes):
             try:
@@ -238,6 +237,15 @@ class FilesService:
             if total > self.caps.write_bytes:
                 raise ValidationError(f"a write batch may carry at most {self.caps.write_bytes} bytes")
             planned.append((index, parts, data, item.get("ifMatchRevision"), bool(item.get("force"))))
+        return planned
+
+    async def write_batch(self, caller: Principal, session_id: str, writes: list[dict[str, Any]]) -> dict[str, Any]:
+        session, ws = self._writable(caller, session_id)
+        if len(writes) > self.caps.write_files:
+            raise ValidationError(f"at most {self.caps.write_files} files per write batch")
+        results: list[dict[str, Any] | None] = [None] * len(writes)
+        # Decoding up to 32 MiB of base64 is CPU work: done in a worker thread, not on the event loop.
+        planned = await asyncio.to_thread(self._plan_writes, caller, ws, writes, results)
         if planned:
             await self.approvals.require(
                 workspace_id=session.workspace_id,
