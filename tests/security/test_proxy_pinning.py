@@ -55,7 +55,9 @@ class _Handler(BaseHTTPRequestHandler):
                 "body": body,
             }
         )
-        payload = json.dumps({"directory": self.server.folder} if url.path.startswith("/session/") else {}).encode()
+        # A session lookup: ids starting with ses_other live in another folder.
+        owner = "/elsewhere" if url.path.startswith("/session/ses_other") else self.server.folder
+        payload = json.dumps({"directory": owner} if url.path.startswith("/session/") else {}).encode()
         self.send_response(200)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(payload)))
@@ -207,26 +209,35 @@ def manual(isolated_env: Path, workspace: Path) -> Iterator[tuple[AppContext, Re
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("reply", ["allow", "deny"])
+@pytest.mark.parametrize(
+    ("reply", "path", "body"),
+    [
+        ("allow", "pty", {"command": "/bin/sh", "args": ["-c", "id"]}),
+        ("deny", "pty", {"command": "/bin/sh", "args": ["-c", "id"]}),
+        ("deny", "mcp", {"name": "x", "config": {"type": "local", "command": ["/bin/sh"]}}),
+        ("deny", "vcs/apply", {"patch": "+++ b/opencode.json"}),
+        ("deny", "config", {"mcp": {"x": {"type": "local", "command": ["/bin/sh"]}}}),
+    ],
+)
 async def test_manual_mode_holds_a_minted_tokens_process_start_for_the_host(
-    manual: tuple[AppContext, Recorder, str], reply: str
+    manual: tuple[AppContext, Recorder, str], reply: str, path: str, body: dict[str, Any]
 ) -> None:
     ctx, recorder, ws_id = manual
-    _, token = ctx.tokens.mint(scope="collaborator", label="", ttl_seconds=None)
-    shell = {"command": "/bin/sh", "args": ["-c", "id"]}
+    _, token = ctx.tokens.mint(scope="owner", label="", ttl_seconds=None)
+    method = "PATCH" if path == "config" else "POST"
     async with asgi_client(ctx, token=token) as client:
-        request = asyncio.ensure_future(client.post(f"/workspaces/{ws_id}/opencode/pty", json=shell))
+        request = asyncio.ensure_future(client.request(method, f"/workspaces/{ws_id}/opencode/{path}", json=body))
         for _ in range(200):  # the request is parked until the host answers
             if ctx.approvals.pending():
                 break
             await asyncio.sleep(0.01)
         (pending,) = ctx.approvals.pending()
-        assert pending.action == "process" and "/bin/sh" in pending.paths[0]["path"]
+        assert pending.action == "process" and f"/{path}" in pending.paths[0]["path"]
         assert not recorder.seen, "opencode saw the request before the host decided"
         ctx.approvals.reply(pending.id, reply)  # type: ignore[arg-type]
         r = await asyncio.wait_for(request, 10)
     if reply == "allow":
-        assert r.status_code == 200 and [s["path"] for s in recorder.seen] == ["/pty"]
+        assert r.status_code == 200 and [s["path"] for s in recorder.seen] == [f"/{path}"]
     else:
         assert r.status_code == 403 and not recorder.seen
 
@@ -250,6 +261,7 @@ def owning(isolated_env: Path, workspace: Path) -> Iterator[tuple[AppContext, Re
     """The server's data dir inside its workspace (``--data-dir W/.owdata``)."""
     ctx = make_context(workspace / ".owdata", workspace)
     (workspace / "link").symlink_to(workspace / ".owdata")
+    (workspace / "README.md").write_text("hello")
     with _stand_in(ctx, workspace) as parts:
         yield parts
 
@@ -270,8 +282,65 @@ async def test_the_servers_own_files_are_not_readable_through_opencode(
             ("api/fs/list", {"path": ".owdata"}),
             ("find", {"pattern": "owt_"}),
             ("api/fs/find", {"query": "host-token"}),
+            ("vcs/diff", {"mode": "git"}),
+            ("vcs/diff/raw", {}),
+            ("vcs/status", {}),
+            ("file/status", {}),
         ):
             r = await client.get(f"{base}/{url}", params=params)
             assert r.status_code == 403, (url, params, r.text)
         assert not recorder.seen
         assert (await client.get(f"{base}/file/content", params={"path": "README.md"})).status_code == 200
+
+
+@pytest.mark.anyio
+async def test_file_urls_in_message_parts_stay_inside_the_workspace(
+    owning: tuple[AppContext, Recorder, str],
+) -> None:
+    ctx, recorder, ws_id = owning
+    folder = recorder.folder
+    base = f"/workspaces/{ws_id}/opencode"
+
+    def part(url: str) -> dict[str, Any]:
+        return {"noReply": True, "parts": [{"type": "file", "mime": "text/plain", "url": url}]}
+
+    async with asgi_client(ctx, token=ctx.credentials.client_token) as client:
+        for url in (
+            "file:///etc/passwd",
+            f"file://{folder}/.owdata/secrets/host-token",
+            f"FILE://{folder}/link/secrets/host-token",
+            f"file://{folder}/../",
+            "file:../secret",
+            f"file://{folder}/%2e%2e/x",
+        ):
+            r = await client.post(f"{base}/session/ses_1/message", json=part(url))
+            assert r.status_code == 403, (url, r.text)
+            r = await client.post(f"{base}/api/session/ses_1/prompt", json={"prompt": {"files": [{"uri": url}]}})
+            assert r.status_code == 403, (url, r.text)
+        ok = await client.post(f"{base}/session/ses_1/message", json=part(f"file://{folder}/README.md"))
+        assert ok.status_code == 200, ok.text
+    assert [s["path"] for s in recorder.seen] == ["/session/ses_1", "/session/ses_1/message"]
+
+
+@pytest.mark.anyio
+async def test_scope_project_and_a_foreign_parent_session_are_refused(
+    pinned: tuple[AppContext, Recorder, str],
+) -> None:
+    ctx, recorder, ws_id = pinned
+    base = f"/workspaces/{ws_id}/opencode"
+    async with asgi_client(ctx, token=ctx.credentials.client_token) as client:
+        assert (await client.get(f"{base}/session", params={"scope": "project"})).status_code == 403
+        assert (await client.post(f"{base}/session", json={"parentID": "ses_other1"})).status_code == 404
+        assert (await client.post(f"{base}/session", json={"parentID": "ses_mine"})).status_code == 200
+    assert [s["path"] for s in recorder.seen] == ["/session/ses_other1", "/session/ses_mine", "/session"]
+
+
+@pytest.mark.anyio
+async def test_no_compressed_answer_for_a_caller_that_did_not_ask(pinned: tuple[AppContext, Recorder, str]) -> None:
+    ctx, recorder, ws_id = pinned
+    async with asgi_client(ctx, token=ctx.credentials.client_token) as client:
+        del client.headers["accept-encoding"]  # httpx's default; this caller asks for nothing
+        await client.get(f"/workspaces/{ws_id}/opencode/path")
+        await client.get(f"/workspaces/{ws_id}/opencode/path", headers={"accept-encoding": "gzip"})
+    sent = [dict(s["headers"]).get("accept-encoding") for s in recorder.seen]
+    assert sent == ["identity", "gzip"]

@@ -143,3 +143,8 @@ def test_cwd_in_the_sandbox_view_is_checked_against_the_host_folder(tmp_path: Pa
     for bad in ("/", "/workspace/../etc", "out", "/workspace/out/elsewhere", "", 7):
         with pytest.raises((ForbiddenError, ValidationError)):
             resolve_cwd(bad, boxed)
+
+
+def test_overlong_utf8_in_a_segment_is_a_400_not_a_500() -> None:
+    with pytest.raises(ValidationError):
+        policy.split_path("api/fs/read/%C0%AE%C0%AE/secret.txt")

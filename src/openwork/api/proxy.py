@@ -52,6 +52,7 @@ _DROP_RESPONSE = {
     "www-authenticate",
     "set-cookie",
     "x-request-id",
+    "date",  # uvicorn sends its own
 }
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 _APPROVAL_SUMMARY_BYTES = 200  # of the request body shown to the host (the command and its arguments)
@@ -70,7 +71,7 @@ async def proxy(request: Request, ctx: Ctx, caller: Caller, path: str, ws_id: st
         method=request.method,
         raw_path=opencode_raw_path(request.scope.get("raw_path") or request.url.path.encode(), ws_id),
         query=request.query_params.multi_items(),
-        headers=[(k, v) for k, v in request.headers.items() if k.lower() not in _DROP_REQUEST],
+        headers=_forwarded_headers(request),
         body=await request.body(),  # already read (and capped) by the guard middleware
         approve=_process_approval(ctx, caller, record.id),
         protected=ctx.files.protected,
@@ -84,6 +85,14 @@ async def proxy(request: Request, ctx: Ctx, caller: Caller, path: str, ws_id: st
         background=BackgroundTask(response.aclose),
         streams=ctx.streams,
     )
+
+
+def _forwarded_headers(request: Request) -> list[tuple[str, str]]:
+    headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _DROP_REQUEST]
+    if "accept-encoding" not in request.headers:
+        # httpx would ask for gzip on the caller's behalf and stream compressed bytes it never asked for.
+        headers.append(("accept-encoding", "identity"))
+    return headers
 
 
 def _process_approval(ctx: Any, caller: Principal, workspace_id: str) -> Approve | None:

@@ -12,8 +12,9 @@ from openwork.auth.principal import Principal
 from openwork.errors import ForbiddenError, ValidationError
 from openwork.protected import ProtectedSet
 from openwork.proxy.ownership import SessionOwnership
-from openwork.proxy.pinning import Folder, pin_body, pin_headers, pin_query
+from openwork.proxy.pinning import Folder, body_field, pin_body, pin_headers, pin_query
 from openwork.proxy.policy import Operation, authorize, match, split_path
+from openwork.proxy.table import NO_WS
 from openwork.runtime.gateway import OpencodeGateway
 
 __all__ = ["Approve", "opencode_raw_path", "upstream_request"]
@@ -63,7 +64,10 @@ async def upstream_request(
             await sessions.check(gateway, session_id, folder)
         if op.is_global and method.upper() != "GET":
             sessions.forget()  # e.g. a session moved to another directory
-        body = pin_body(op, body, folder)
+        body = pin_body(op, body, folder, protected)
+        parent = body_field(body, "parentID") if NO_WS in op.flags else None
+        if isinstance(parent, str) and parent:  # a child session of another workspace's session
+            await sessions.check(gateway, parent, folder)
         if op.starts_process and approve is not None:
             await approve(op, body)
     path = "/" + "/".join(quote(seg, safe=_SEGMENT_SAFE) for seg in segments)

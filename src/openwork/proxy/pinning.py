@@ -17,19 +17,21 @@ import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from openwork.errors import ForbiddenError, ValidationError
+from openwork.protected import ProtectedSet
 from openwork.proxy.policy import Operation
 from openwork.proxy.table import BODY_LOC, CWD, NO_WS
 
-__all__ = ["PINNED_BODY_LIMIT", "Folder", "pin_body", "pin_headers", "pin_query"]
+__all__ = ["PINNED_BODY_LIMIT", "Folder", "body_field", "check_file_url", "pin_body", "pin_headers", "pin_query"]
 
 PINNED_BODY_LIMIT = 1024 * 1024  # bytes of a body we parse to rewrite its directory selector
 OPENCODE_HEADER_PREFIX = "x-opencode-"  # opencode's own request headers: only the gateway sets them
 # A query key naming any of these, in any spelling (location[directory], Location.Directory, ...), is
 # dropped; the pinned forms are added afterwards.
 _DROPPED_KEY_PARTS = ("directory", "location", "workspace", "worktree", "cwd")
-_DROPPED_KEYS = frozenset({"project"})
+_DROPPED_KEYS = frozenset({"project", "scope"})
 _CURSOR_OWN_KEYS = frozenset({"directory", "project", "workspace", "subpath", "location"})
 
 
@@ -100,9 +102,10 @@ def pin_headers(headers: Iterable[tuple[str, str]], folder: Folder) -> list[tupl
     return out
 
 
-def pin_body(op: Operation, body: bytes, folder: Folder) -> bytes:
-    """``body`` with its directory selectors pinned (or refused); unchanged for other operations."""
-    if not op.body_selectors:
+def pin_body(op: Operation, body: bytes, folder: Folder, protected: ProtectedSet | None = None) -> bytes:
+    """``body`` with its directory selectors pinned (or refused) and its ``file:`` URLs checked; unchanged
+    for other operations."""
+    if not op.rewrites_body:
         return body
     if len(body) > PINNED_BODY_LIMIT:
         raise ValidationError(f"a body that selects a directory must be under {PINNED_BODY_LIMIT} bytes")
@@ -129,7 +132,54 @@ def pin_body(op: Operation, body: bytes, folder: Folder) -> bytes:
         data["location"] = {"directory": folder.opencode}
     if CWD in op.flags and "cwd" in data:
         data["cwd"] = resolve_cwd(data["cwd"], folder)
+    if op.checks_file_urls:
+        for url in _file_urls(data):
+            check_file_url(url, folder, protected)
     return json.dumps(data, separators=(",", ":")).encode()
+
+
+def body_field(body: bytes, name: str) -> object:
+    """A top-level field of a JSON object body (already validated by ``pin_body``), or ``None``."""
+    try:
+        data = json.loads(body) if body.strip() else {}
+    except ValueError:
+        return None
+    return data.get(name) if isinstance(data, dict) else None
+
+
+def _file_urls(value: object, depth: int = 0) -> list[str]:
+    """Every string in ``value`` that is a ``file:`` URL, wherever it sits (a part's url, a file's uri)."""
+    if depth > 32:
+        raise ValidationError("the request body is nested too deeply")
+    if isinstance(value, str):
+        return [value] if value.strip()[:5].lower() == "file:" else []
+    if isinstance(value, dict):
+        return [u for v in value.values() for u in _file_urls(v, depth + 1)]
+    if isinstance(value, list):
+        return [u for v in value for u in _file_urls(v, depth + 1)]
+    return []
+
+
+def check_file_url(url: str, folder: Folder, protected: ProtectedSet | None) -> None:
+    """A ``file:`` URL opencode would read for a message part must name something inside the workspace
+    (in either view, also through symlinks) and outside the server's own files."""
+    raw = unquote(urlsplit(url.strip()).path)
+    if "\x00" in raw:
+        raise ValidationError("invalid file URL")
+    root = folder.opencode.rstrip("/") or "/"
+    path = posixpath.normpath(raw if posixpath.isabs(raw) else posixpath.join(root, raw))
+    host = folder.host.rstrip("/")
+    if path == root or path.startswith(root.rstrip("/") + "/"):
+        host_path = host + path[len(root.rstrip("/")) :]
+    elif path == host or path.startswith(host + "/"):
+        host_path = path
+    else:
+        raise ForbiddenError("a file: URL in a message must name a file inside the workspace")
+    real, real_root = os.path.realpath(host_path or "/"), os.path.realpath(folder.host)
+    if real != real_root and not real.startswith(real_root.rstrip("/") + "/"):
+        raise ForbiddenError("a file: URL in a message must name a file inside the workspace")
+    if protected is not None and protected.covers(real):
+        raise ForbiddenError("a file: URL in a message names the server's own files")
 
 
 def resolve_cwd(cwd: object, folder: Folder) -> str:

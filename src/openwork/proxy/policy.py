@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 from openwork.auth.principal import Access, Principal
 from openwork.errors import ForbiddenError, ValidationError
-from openwork.proxy.table import BODY_LOC, CWD, FILE, LOC, NO_WS, OPERATIONS, PROC, SEARCH, G
+from openwork.proxy.table import BODY_LOC, CWD, FILE, LOC, NO_WS, OPERATIONS, PARTS, PROC, SEARCH, G
 
 __all__ = [
     "BODY_REVIEWED",
@@ -32,7 +32,8 @@ __all__ = [
 ]
 
 # A parameter or property whose name looks like it could pick a directory; each one must be handled.
-SELECTOR_NAME = re.compile(r"(?i)dir|directory|cwd|path|location|workspace|worktree|root")
+# (``scope``: GET /session?scope=project lists every directory of a project.)
+SELECTOR_NAME = re.compile(r"(?i)dir|directory|cwd|path|location|workspace|worktree|root|scope")
 
 # Query parameters: selectors are replaced or dropped on every forwarded request (``proxy.pinning``).
 QUERY_SELECTORS: Mapping[str, str] = {
@@ -43,6 +44,7 @@ QUERY_SELECTORS: Mapping[str, str] = {
     "workspace": "dropped: opencode's experimental workspaces are not reachable through the proxy",
     "project": "dropped: it would list another project's sessions",
     "cursor": "re-pinned on GET /api/session: opencode's cursor carries the directory it lists",
+    "scope": "refused when set: scope=project lists the sessions of every directory of the project",
 }
 QUERY_REVIEWED: Mapping[str, str] = {
     "path": "not a selector: a path inside the pinned directory; opencode refuses one that leaves it",
@@ -52,9 +54,9 @@ QUERY_REVIEWED: Mapping[str, str] = {
 }
 # Body properties (dotted, ``[]`` for array items) that look like selectors but are not.
 BODY_REVIEWED: Mapping[str, str] = {
-    "parts[].source.path": "not a selector: a file part's label; what is read comes from its url",
-    "source.path": "not a selector: a file part's label; what is read comes from its url",
-    "state.attachments[].source.path": "not a selector: a tool result's attachment label",
+    "parts[].source.path": "not a selector: a file part's label; its url is checked (PARTS)",
+    "source.path": "not a selector: a file part's label; its url is checked (PARTS)",
+    "state.attachments[].source.path": "not a selector: an attachment's label; its url is checked (PARTS)",
     "config.cwd": "not a selector: an MCP server's config (admin only: such a config runs a command anyway)",
     "config.oauth.redirectUri": "not a selector: an OAuth redirect (admin only)",
     "skills.paths": "not a selector: config content (admin only)",
@@ -88,6 +90,15 @@ class Operation:
     @property
     def reads_path(self) -> bool:
         return FILE in self.flags
+
+    @property
+    def rewrites_body(self) -> bool:
+        """The JSON body is parsed (under the pinned-body cap) to pin or check what it names."""
+        return bool(self.body_selectors) or PARTS in self.flags
+
+    @property
+    def checks_file_urls(self) -> bool:
+        return PARTS in self.flags
 
     @property
     def searches(self) -> bool:
@@ -149,7 +160,10 @@ def split_path(raw: str) -> tuple[str, ...]:
         return ()
     segments = []
     for part in raw.split("/"):
-        seg = unquote(part, errors="strict") if "%" in part else part
+        try:
+            seg = unquote(part, errors="strict") if "%" in part else part
+        except UnicodeDecodeError:  # e.g. overlong UTF-8 (%C0%AE): no name of ours, nor opencode's
+            raise ValidationError("invalid opencode path: a segment is not valid UTF-8") from None
         if seg in ("", ".", "..") or any(c in seg for c in "/\\\x00") or any(ord(c) < 0x20 for c in seg):
             raise ValidationError("invalid opencode path: empty, dot or encoded-slash segments are refused")
         segments.append(seg)

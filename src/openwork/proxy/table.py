@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from openwork.auth.principal import Access
 
-__all__ = ["BODY_LOC", "CWD", "FILE", "LOC", "NO_WS", "OPERATIONS", "PROC", "SEARCH", "G", "Row", "W"]
+__all__ = ["BODY_LOC", "CWD", "FILE", "LOC", "NO_WS", "OPERATIONS", "PARTS", "PROC", "SEARCH", "G", "Row", "W"]
 
 R, A, M = Access.READ, Access.ACT, Access.ADMIN
 W, G = "workspace", "global"
@@ -25,7 +25,8 @@ CWD = "cwd"  # body: cwd must resolve inside the workspace
 NO_WS = "no-ws"  # body: workspaceID refused (opencode's experimental workspaces are not exposed)
 PROC = "proc"  # starts a process on the host: in manual approval mode a minted token waits for the host
 FILE = "file"  # reads the file or folder its ``path`` (or wildcard tail) names: never one the server owns
-SEARCH = "search"  # searches file contents or names: refused where the server's own files lie inside
+SEARCH = "search"  # searches or diffs the tree: refused where the server's own files lie inside
+PARTS = "parts"  # message parts: a file: URL in the body must name a file inside the workspace
 
 Row = tuple[str, str, Access, str, frozenset[str]]
 
@@ -41,7 +42,7 @@ OPERATIONS: tuple[Row, ...] = (
     _row("GET", "/global/health", R, W),  # liveness only, nothing about any directory
     _row("GET", "/global/event", R, G),
     _row("GET", "/global/config", M, G),
-    _row("PATCH", "/global/config", M, G),
+    _row("PATCH", "/global/config", M, G, PROC),  # MCP servers and formatters are commands
     _row("POST", "/global/dispose", M, G),
     _row("POST", "/global/upgrade", M, G),
     _row("POST", "/experimental/control-plane/move-session", M, G),
@@ -49,8 +50,8 @@ OPERATIONS: tuple[Row, ...] = (
     # -- the pinned directory's instance ---------------------------------------------------------
     _row("GET", "/event", R, W),
     _row("GET", "/config", M, W),  # may hold provider keys
-    _row("PATCH", "/config", M, W),
-    _row("GET", "/config/providers", R, W),
+    _row("PATCH", "/config", M, W, PROC),
+    _row("GET", "/config/providers", M, G),  # likewise
     _row("GET", "/experimental/capabilities", R, W),
     _row("GET", "/experimental/console", M, W),
     _row("GET", "/experimental/console/orgs", M, W),
@@ -58,7 +59,7 @@ OPERATIONS: tuple[Row, ...] = (
     _row("GET", "/experimental/tool", R, W),
     _row("GET", "/experimental/tool/ids", R, W),
     _row("GET", "/experimental/worktree", R, W),
-    _row("POST", "/experimental/worktree", M, W),
+    _row("POST", "/experimental/worktree", M, W, PROC),
     _row("DELETE", "/experimental/worktree", M, G),  # body names any worktree directory
     _row("POST", "/experimental/worktree/reset", M, G),  # likewise
     _row("GET", "/experimental/session", R, G),  # lists sessions with their projects
@@ -69,26 +70,26 @@ OPERATIONS: tuple[Row, ...] = (
     _row("GET", "/find/symbol", R, W, SEARCH),
     _row("GET", "/file", R, W, FILE),
     _row("GET", "/file/content", R, W, FILE),
-    _row("GET", "/file/status", R, W),
+    _row("GET", "/file/status", R, W, SEARCH),
     _row("POST", "/instance/dispose", M, W),
     _row("GET", "/path", R, W),
     _row("GET", "/vcs", R, W),
-    _row("GET", "/vcs/status", R, W),
-    _row("GET", "/vcs/diff", R, W),
-    _row("GET", "/vcs/diff/raw", R, W),
-    _row("POST", "/vcs/apply", A, W),
+    _row("GET", "/vcs/status", R, W, SEARCH),
+    _row("GET", "/vcs/diff", R, W, SEARCH),
+    _row("GET", "/vcs/diff/raw", R, W, SEARCH),
+    _row("POST", "/vcs/apply", M, W, PROC),  # writes any file, code config included
     _row("GET", "/command", R, W),
     _row("GET", "/agent", R, W),
     _row("GET", "/skill", R, W),
     _row("GET", "/lsp", R, W),
     _row("GET", "/formatter", R, W),
     _row("GET", "/mcp", R, W),
-    _row("POST", "/mcp", M, W),  # an MCP server's config runs a command
+    _row("POST", "/mcp", M, W, PROC),  # an MCP server's config runs a command
     _row("POST", "/mcp/{name}/auth", M, W),
     _row("DELETE", "/mcp/{name}/auth", M, W),
     _row("POST", "/mcp/{name}/auth/callback", M, W),
     _row("POST", "/mcp/{name}/auth/authenticate", M, W),
-    _row("POST", "/mcp/{name}/connect", M, W),
+    _row("POST", "/mcp/{name}/connect", M, W, PROC),
     _row("POST", "/mcp/{name}/disconnect", M, W),
     # -- projects span directories ---------------------------------------------------------------
     _row("GET", "/project", R, G),
@@ -116,22 +117,22 @@ OPERATIONS: tuple[Row, ...] = (
     _row("GET", "/permission", R, W),
     _row("POST", "/permission/{requestID}/reply", A, W),
     # -- providers ---------------------------------------------------------------------------------
-    _row("GET", "/provider", R, W),
+    _row("GET", "/provider", M, G),  # answers carry the providers' API keys
     _row("GET", "/provider/auth", R, W),
     _row("POST", "/provider/{providerID}/oauth/authorize", M, G),
     _row("POST", "/provider/{providerID}/oauth/callback", M, G),
     # -- sessions (by id: owned by the workspace's directory, see proxy.ownership) ---------------------
     _row("GET", "/session", R, W),
-    _row("POST", "/session", A, W, NO_WS),
+    _row("POST", "/session", A, W, NO_WS),  # parentID: owned by this workspace
     _row("GET", "/session/status", R, W),
     _row("GET", "/session/{sessionID}", R, W),
     _row("DELETE", "/session/{sessionID}", A, W),
     _row("PATCH", "/session/{sessionID}", A, W),
     _row("GET", "/session/{sessionID}/children", R, W),
     _row("GET", "/session/{sessionID}/todo", R, W),
-    _row("GET", "/session/{sessionID}/diff", R, W),
+    _row("GET", "/session/{sessionID}/diff", R, W, SEARCH),
     _row("GET", "/session/{sessionID}/message", R, W),
-    _row("POST", "/session/{sessionID}/message", A, W),
+    _row("POST", "/session/{sessionID}/message", A, W, PARTS),
     _row("GET", "/session/{sessionID}/message/{messageID}", R, W),
     _row("DELETE", "/session/{sessionID}/message/{messageID}", A, W),
     _row("POST", "/session/{sessionID}/fork", A, W),
@@ -140,14 +141,14 @@ OPERATIONS: tuple[Row, ...] = (
     _row("POST", "/session/{sessionID}/share", M, W),  # publishes the session outside this machine
     _row("DELETE", "/session/{sessionID}/share", M, W),
     _row("POST", "/session/{sessionID}/summarize", A, W),
-    _row("POST", "/session/{sessionID}/prompt_async", A, W),
-    _row("POST", "/session/{sessionID}/command", A, W, PROC),
+    _row("POST", "/session/{sessionID}/prompt_async", A, W, PARTS),
+    _row("POST", "/session/{sessionID}/command", A, W, PROC, PARTS),
     _row("POST", "/session/{sessionID}/shell", A, W, PROC),
     _row("POST", "/session/{sessionID}/revert", A, W),
     _row("POST", "/session/{sessionID}/unrevert", A, W),
     _row("POST", "/session/{sessionID}/permissions/{permissionID}", A, W),
     _row("DELETE", "/session/{sessionID}/message/{messageID}/part/{partID}", A, W),
-    _row("PATCH", "/session/{sessionID}/message/{messageID}/part/{partID}", A, W),
+    _row("PATCH", "/session/{sessionID}/message/{messageID}/part/{partID}", A, W, PARTS),
     # -- sync, the TUI remote control, opencode's experimental workspaces ----------------------------
     _row("POST", "/sync/start", M, G),
     _row("POST", "/sync/replay", M, G),
@@ -183,7 +184,7 @@ OPERATIONS: tuple[Row, ...] = (
     _row("GET", "/api/session/{sessionID}", R, W),
     _row("POST", "/api/session/{sessionID}/agent", A, W),
     _row("POST", "/api/session/{sessionID}/model", A, W),
-    _row("POST", "/api/session/{sessionID}/prompt", A, W),
+    _row("POST", "/api/session/{sessionID}/prompt", A, W, PARTS),
     _row("POST", "/api/session/{sessionID}/compact", A, W),
     _row("POST", "/api/session/{sessionID}/wait", R, W),  # waits for the session to go idle
     _row("POST", "/api/session/{sessionID}/revert/stage", A, W),
