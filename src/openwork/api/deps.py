@@ -40,7 +40,9 @@ _NEEDED = {Access.READ: "viewer", Access.ACT: "collaborator", Access.ADMIN: "own
 WorkspaceIdPath = Path(min_length=1, max_length=64, description="a workspace id (ws_ + 12 hex)")
 
 
-def context(request: Request) -> AppContext:
+# Dependencies are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in a worker thread,
+# and these are a few microseconds of work each, far less than the hop to the thread and back.
+async def context(request: Request) -> AppContext:
     ctx: AppContext = request.app.state.ctx
     return ctx
 
@@ -48,7 +50,7 @@ def context(request: Request) -> AppContext:
 Ctx = Annotated[AppContext, Depends(context)]
 
 
-def caller(request: Request, ctx: Ctx) -> Principal:
+async def caller(request: Request, ctx: Ctx) -> Principal:
     # A request with a body was authenticated by the guard before its body was read; not twice.
     stashed = request.scope.get("state", {}).get(PRINCIPAL_STATE_KEY)
     if isinstance(stashed, Principal):
@@ -67,7 +69,7 @@ def caller(request: Request, ctx: Ctx) -> Principal:
 Caller = Annotated[Principal, Depends(caller)]
 
 
-def host_only(principal: Caller) -> Principal:
+async def host_only(principal: Caller) -> Principal:
     if not principal.is_host:
         raise ForbiddenError("this route needs the host token")
     return principal
@@ -97,7 +99,7 @@ def visible_workspace(ctx: AppContext, principal: Principal, ws_id: str) -> Work
     return record
 
 
-def reader(principal: Caller) -> Principal:
+async def reader(principal: Caller) -> Principal:
     require(principal, Access.READ)
     return principal
 
@@ -105,7 +107,7 @@ def reader(principal: Caller) -> Principal:
 Reader = Annotated[Principal, Depends(reader)]
 
 
-def unlimited_reader(principal: Caller) -> Principal:
+async def unlimited_reader(principal: Caller) -> Principal:
     """For what spans every workspace (the server-wide event stream): not for a limited token."""
     require(principal, Access.READ)
     if principal.workspaces is not None:
@@ -116,7 +118,7 @@ def unlimited_reader(principal: Caller) -> Principal:
 UnlimitedReader = Annotated[Principal, Depends(unlimited_reader)]
 
 
-def readable_workspace(ctx: Ctx, principal: Caller, ws_id: str = WorkspaceIdPath) -> Workspace:
+async def readable_workspace(ctx: Ctx, principal: Caller, ws_id: str = WorkspaceIdPath) -> Workspace:
     """``{ws_id}`` for a route that reads it: visible to the caller, viewer or higher."""
     record = visible_workspace(ctx, principal, ws_id)
     require(principal, Access.READ)
@@ -126,7 +128,7 @@ def readable_workspace(ctx: Ctx, principal: Caller, ws_id: str = WorkspaceIdPath
 ReadWorkspace = Annotated[Workspace, Depends(readable_workspace)]
 
 
-def administered_workspace(ctx: Ctx, principal: Caller, ws_id: str = WorkspaceIdPath) -> Workspace:
+async def administered_workspace(ctx: Ctx, principal: Caller, ws_id: str = WorkspaceIdPath) -> Workspace:
     """``{ws_id}`` for a route that manages it (activate, dispose): visible to the caller, owner or higher."""
     record = visible_workspace(ctx, principal, ws_id)
     require(principal, Access.ADMIN)

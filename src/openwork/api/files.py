@@ -143,7 +143,7 @@ async def legacy_ops(request: Request, body: LegacyOps, ctx: Ctx, caller: Caller
     return ok(request, await ctx.files.operations(caller, sid, [o.model_dump() for o in body.ops]))
 
 
-def _same_workspace(request: Request, ctx: Ctx, caller: Caller) -> None:
+async def _same_workspace(request: Request, ctx: Ctx, caller: Caller) -> None:
     """Under /workspaces/{ws_id}/..., a session of another workspace (or of one the caller may no longer
     see) is not there."""
     sid = request.path_params.get("sid")
