@@ -59,6 +59,8 @@ class FakeHandle:
         self._rc: int | None = None if behaviour.healthy else behaviour.rc
         self._exited = asyncio.Event()
         self.terminations = 0
+        self.forced = 0
+        self.resumed = 0
         if self._rc is not None:
             self._exited.set()
 
@@ -75,8 +77,12 @@ class FakeHandle:
         assert self._rc is not None
         return self._rc
 
+    def resume(self) -> None:
+        self.resumed += 1
+
     async def terminate(self, timeout: float, *, force: bool = False) -> int:
         self.terminations += 1
+        self.forced += int(force)
         if self._rc is None:
             self._rc = -9 if force else -15
             self._exited.set()

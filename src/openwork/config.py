@@ -29,6 +29,7 @@ TYPE_CHECKING = False  # typing itself loads after the spawn (see openwork.launc
 if TYPE_CHECKING:  # the resolver's imports stay off the thin CLI's path
     from typing import Literal
 
+    from openwork.sandbox.policy import SandboxLimits
     from openwork.sidecars.resolver import SidecarSettings
 
     LogFormat = Literal["pretty", "json"]
@@ -98,6 +99,9 @@ class ServerConfig:
     sandbox_image: str = DEFAULT_SANDBOX_IMAGE
     sandbox_persist_dir: Path | None = None  # default <data>/sandbox-persist
     sandbox_mounts: tuple[str, ...] = ()
+    sandbox_memory: str | None = None  # e.g. "4g"; None: openwork.sandbox.policy.DEFAULT_MEMORY_BYTES
+    sandbox_cpus: float | None = None  # None: the host's cores minus one (at least one)
+    sandbox_network: str = "default"  # default | none
     router: bool | None = None  # None: decided by env, workspace config, or whether it is configured
     router_required: bool = False
     hot_reload_debounce_ms: int = 700
@@ -116,9 +120,22 @@ class ServerConfig:
             raise ConfigError("approval timeout must be between 1 ms and one hour")
         if "*" in self.allowed_origins:
             raise ConfigError("a wildcard origin is not allowed: the API uses credentials")
+        if self.sandbox_memory is not None or self.sandbox_cpus is not None or self.sandbox_network != "default":
+            self.sandbox_limits()  # validated now, not when the container starts
         for name, value in (("client", self.client_token), ("host", self.host_token)):
             if value is not None and len(value) < 16:
                 raise ConfigError(f"the {name} token must be at least 16 characters")
+
+    def sandbox_limits(self) -> SandboxLimits:
+        """``--sandbox-memory`` / ``--sandbox-cpus`` / ``--sandbox-network`` as the sandbox driver takes them."""
+        from openwork.sandbox.policy import SandboxLimits, default_cpus, parse_memory
+
+        defaults = SandboxLimits()
+        return SandboxLimits(
+            memory_bytes=parse_memory(self.sandbox_memory) if self.sandbox_memory else defaults.memory_bytes,
+            cpus=self.sandbox_cpus if self.sandbox_cpus is not None else default_cpus(),
+            network="none" if self.sandbox_network == "none" else "default",
+        )
 
     @property
     def state_dir(self) -> Path:

@@ -11,12 +11,17 @@ __all__ = [
     "DEFAULT_HEALTH_POLL_INTERVAL",
     "DEFAULT_HEALTH_REQUEST_TIMEOUT",
     "DEFAULT_HTTP_TIMEOUT",
+    "DEFAULT_LIVENESS_FAILURES",
+    "DEFAULT_LIVENESS_INTERVAL",
+    "DEFAULT_LIVENESS_TIMEOUT",
     "DEFAULT_LOG_RING_LINES",
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_MAX_FAILURES",
     "DEFAULT_MAX_LINE_BYTES",
     "DEFAULT_OPENCODE_PORT",
     "DEFAULT_PORT",
+    "DEFAULT_RESTART_WINDOW",
+    "DEFAULT_RESTART_WINDOW_MAX",
     "DEFAULT_SSE_KEEPALIVE",
     "DEFAULT_SSE_QUEUE",
     "DEFAULT_START_PROBE_TIMEOUT",
@@ -41,6 +46,11 @@ DEFAULT_BACKOFF_INITIAL = 0.5  # first restart delay
 DEFAULT_BACKOFF_MAX = 30.0  # restart delay cap
 DEFAULT_BACKOFF_RESET_AFTER = 60.0  # healthy this long -> failure count resets
 DEFAULT_MAX_FAILURES = 10  # consecutive failures before giving up
+DEFAULT_RESTART_WINDOW_MAX = 10  # ... or this many failures inside the window, consecutive or not
+DEFAULT_RESTART_WINDOW = 600.0  # seconds (10 minutes): the window of that budget
+DEFAULT_LIVENESS_INTERVAL = 5.0  # between liveness probes of a running service (start to start)
+DEFAULT_LIVENESS_FAILURES = 3  # consecutive failed liveness probes -> the child is hung
+DEFAULT_LIVENESS_TIMEOUT = 10.0  # one liveness probe unanswered this long -> the child is hung
 DEFAULT_VERSION_TIMEOUT = 4.0  # `<bin> --version`
 # Added to the nice value of our own start-up threads and background checks while opencode boots or the
 # first requests come: they yield the CPU instead of competing for it.

@@ -95,6 +95,7 @@ def test_disabled_router_removes_only_its_own_tools(
             "enabled": False,
             "healthy": False,
             "state": "disabled",
+            "status": "disabled",  # the V2 enum
         }
     assert "router" not in states(server)
     assert httpx.get(server.url + "/system/health", timeout=5).status_code == 200

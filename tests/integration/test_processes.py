@@ -14,6 +14,7 @@ import pytest
 
 from openwork.config import RestartPolicy
 from openwork.supervisor.clock import MonotonicClock
+from openwork.supervisor.policy import RestartWindow
 from openwork.supervisor.process import AsyncioSpawner, SpawnSpec
 from openwork.supervisor.records import ChildRecords
 from openwork.supervisor.service import Service
@@ -45,7 +46,12 @@ class ArgvDriver:
 
 
 def service(
-    argv: list[str], *, policy: RestartPolicy, lines: list[str] | None = None, records: ChildRecords | None = None
+    argv: list[str],
+    *,
+    policy: RestartPolicy,
+    lines: list[str] | None = None,
+    records: ChildRecords | None = None,
+    window: RestartWindow | None = None,
 ) -> Service:
     sink = lines if lines is not None else []
     return Service(
@@ -57,6 +63,7 @@ def service(
         fail_fast=False,
         poll_interval=0.01,
         on_line=lambda _svc, line, _stream: sink.append(line),
+        window=window,
     )
 
 
@@ -135,7 +142,8 @@ def _fd_count() -> int:
 
 async def test_200_crash_restart_cycles_leave_no_zombie_and_no_fd_growth() -> None:
     policy = RestartPolicy(initial_delay=0.001, max_delay=0.002, max_failures=10_000, stop_timeout=2.0)
-    svc = service(["/bin/sh", "-c", "exit 3"], policy=policy)
+    # Both budgets out of the way: this test is about 200 cycles, not about giving up.
+    svc = service(["/bin/sh", "-c", "exit 3"], policy=policy, window=RestartWindow(max_failures=10_000))
     fds_before = _fd_count()
     await svc.start()
     deadline = time.monotonic() + 120

@@ -28,6 +28,7 @@ def make(
         policy=policy or RestartPolicy(),
         fail_fast=fail_fast,
         on_change=seen.append,
+        strict=True,
     )
     return service, seen
 

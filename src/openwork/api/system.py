@@ -66,7 +66,7 @@ async def opencode_health(request: Request, ctx: Ctx, _reader: Reader) -> dict[s
 async def router_health(request: Request, ctx: Ctx, _reader: Reader) -> dict[str, Any]:
     """The router's state and its own health answer; ``enabled: false`` when it is not part of the stack."""
     if ctx.stack.router is None or ctx.stack.router_driver is None:
-        return ok(request, {"enabled": False, "healthy": False, "state": "disabled"})
+        return ok(request, {"enabled": False, "healthy": False, "state": "disabled", "status": "disabled"})
     status = ctx.stack.router.status().to_json()
     answer = await ctx.stack.router_driver.health() if status["state"] == "running" else None
     return ok(request, {"enabled": True, "healthy": answer is not None, **status, "health": answer})

@@ -24,6 +24,7 @@ COMMANDS = {
     "dashboard": "openwork.cli.dashboard:dashboard_cmd",
     "runtime": "openwork.cli.runtime:runtime_group",
     "tokens": "openwork.cli.tokens:tokens_group",
+    "sandbox": "openwork.cli.sandbox:sandbox_group",
 }
 
 # What `openwork --help` lists, so listing does not import every command (a test keeps these equal to
@@ -41,6 +42,7 @@ SUMMARIES = {
     "dashboard": "Open the dashboard on a running server (`d` leaves it running, `q` stops it).",
     "runtime": "What the stack runs, and upgrading it (verified first, one service at a time, rolled back on failure).",
     "tokens": "Scoped tokens for other people and devices (host only): create, list, revoke.",
+    "sandbox": "The sandboxed opencode's container: its effective privileges, limits and mounts.",
 }
 
 

@@ -86,6 +86,9 @@ def server_config(values: Mapping[str, Any]) -> ServerConfig:
         sandbox_image=values["sandbox_image"],
         sandbox_persist_dir=persist.expanduser().absolute() if persist else None,
         sandbox_mounts=tuple(values["sandbox_mounts"]),
+        sandbox_memory=values["sandbox_memory"] or None,
+        sandbox_cpus=values["sandbox_cpus"],
+        sandbox_network=values["sandbox_network"],
         policy=RestartPolicy(
             max_failures=values["restart_max_failures"], initial_delay=values["restart_backoff_ms"] / 1000
         ),

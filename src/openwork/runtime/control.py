@@ -9,27 +9,24 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import structlog
 
 from openwork import __version__
-from openwork.errors import ConflictError, OpenworkError, SupervisorError, ValidationError
+from openwork.errors import ConflictError, OpenworkError, ValidationError
 from openwork.events import EventBus
 from openwork.runtime.stack import Stack
 from openwork.sidecars.components import OPENCODE_VERSION
 from openwork.sidecars.resolver import ResolvedBinary, Resolver, SidecarSettings
 from openwork.supervisor.service import Service
-from openwork.supervisor.state import ServiceState
 
 __all__ = ["UPGRADE_HEALTH_TIMEOUT", "RuntimeControl", "UpgradeState"]
 
 log = structlog.get_logger("openwork.runtime")
 
 UPGRADE_HEALTH_TIMEOUT = 30.0  # a restarted service must be running on the new binary by then
-_POLL = 0.1
 _VERSION_RE_OK = frozenset("0123456789.-+abcdefghijklmnopqrstuvwxyz")
 
 
@@ -76,14 +73,20 @@ class RuntimeControl:
         services = []
         for service in self.stack.services:
             status = service.status().to_json()
-            binary = self._drivers()[service.name].binary
+            driver = self._drivers()[service.name]
+            binary = driver.binary
+            reported = driver.version or binary.reported_version
             services.append(
                 {
                     **status,
                     "source": binary.source,
                     "binaryPath": str(binary.path),
                     "sha256": binary.sha256,
-                    "binaryVersion": binary.reported_version or binary.version,
+                    "binaryVersion": reported or binary.version,
+                    # The manifest's (or the pin's) version, and what the binary says it is: they differ
+                    # for a build the manifest mislabels, and both are worth seeing.
+                    "expectedVersion": binary.version,
+                    "reportedVersion": reported,
                 }
             )
         return {
@@ -146,6 +149,7 @@ class RuntimeControl:
     async def _upgrade(self, wanted: dict[str, str]) -> None:
         state = self.upgrade_state
         previous: dict[str, ResolvedBinary] = {}
+        reported: dict[str, str | None] = {}  # what the running builds said they were, for the rollback
         try:
             resolved = {}
             for name, version in wanted.items():
@@ -156,30 +160,35 @@ class RuntimeControl:
             for name, binary in resolved.items():
                 service, driver = self._service(name), self._drivers()[name]
                 previous[name] = driver.binary
+                reported[name] = driver.version
                 driver.binary = binary
                 self._step(f"restarting {name} on {version_of(binary)}")
-                await _restart_until_running(service, UPGRADE_HEALTH_TIMEOUT)
-                self._step(f"{name} healthy on {version_of(binary)}")
+                # A new build gets one attempt (a lost port race aside): a broken one is rolled back
+                # at once instead of after a crash loop.
+                await _restart_until_running(service, UPGRADE_HEALTH_TIMEOUT, max_failures=0)
+                self._step(f"{name} healthy on {version_of(binary, driver.version)}")
             state.state = "completed"
         except (OpenworkError, TimeoutError) as exc:
             reason = exc.message if isinstance(exc, OpenworkError) else str(exc) or "timed out"
             state.error = reason
-            await self._rollback(previous)
+            await self._rollback(previous, reported)
             state.state = "failed"
         finally:
             state.finished_at = time.time()
             self.bus.publish("runtime.upgrade", state.to_json())
 
-    async def _rollback(self, previous: dict[str, ResolvedBinary]) -> None:
+    async def _rollback(self, previous: dict[str, ResolvedBinary], reported: dict[str, str | None]) -> None:
         for name, binary in previous.items():
             driver = self._drivers()[name]
             if driver.binary is binary:
                 continue
             driver.binary = binary
-            self._step(f"rolling {name} back to {version_of(binary)}")
+            self._step(f"rolling {name} back to {version_of(binary, reported.get(name))}")
             try:
-                await _restart_until_running(self._service(name), UPGRADE_HEALTH_TIMEOUT)
-                self._step(f"{name} healthy again on {version_of(binary)}")
+                # The previous build ran before: its failures now are the supervisor's to recover from
+                # (a port race, a slow start under load), within its policy and this deadline.
+                await _restart_until_running(self._service(name), UPGRADE_HEALTH_TIMEOUT, max_failures=None)
+                self._step(f"{name} healthy again on {version_of(binary, driver.version)}")
             except (OpenworkError, TimeoutError) as exc:
                 message = exc.message if isinstance(exc, OpenworkError) else "timed out"
                 self.upgrade_state.error = f"{self.upgrade_state.error}; rollback of {name} failed too: {message}"
@@ -188,24 +197,18 @@ class RuntimeControl:
         return next(s for s in self.stack.services if s.name == name)
 
 
-def version_of(binary: ResolvedBinary) -> str:
-    return binary.reported_version or binary.version or str(binary.path)
+def version_of(binary: ResolvedBinary, reported: str | None = None) -> str:
+    """The version a binary reports (its health answer, else ``--version``), and the expected one
+    beside it when they differ: "1.18.33 (expected 9.9.9)"."""
+    said = reported or binary.reported_version
+    if said and binary.version and said != binary.version:
+        return f"{said} (expected {binary.version})"
+    return said or binary.version or str(binary.path)
 
 
-async def _restart_until_running(service: Service, timeout: float, clock: Callable[[], float] = time.monotonic) -> None:
-    """Restart ``service`` and wait until a *new* process is healthy; a failed attempt raises."""
-    before = service.status()
-    old_pid = before.pid
-    failures = before.consecutive_failures
-    await service.restart()
-    deadline = clock() + timeout
-    while clock() < deadline:
-        status = service.status()
-        if status.state is ServiceState.RUNNING and status.pid is not None and status.pid != old_pid:
-            return
-        if status.state is ServiceState.ERRORED or status.consecutive_failures > failures:
-            reason = status.last_exit.reason if status.last_exit else status.state.value
-            tail = " | ".join(status.last_exit.last_lines[-3:]) if status.last_exit else ""
-            raise SupervisorError(f"{service.name} did not come up: {reason}" + (f" ({tail})" if tail else ""))
-        await asyncio.sleep(_POLL)
-    raise SupervisorError(f"{service.name} was not healthy within {timeout:g}s")
+async def _restart_until_running(service: Service, timeout: float, *, max_failures: int | None) -> None:
+    """Restart ``service`` and wait until a *new* process is healthy (see ``Service.wait_running``)."""
+    old_pid, failures = service.status().pid, service.hard_failures  # read before: restart() awaits
+    outcome = await service.restart()
+    log.info("runtime.restart", service=service.name, outcome=outcome.value, old_pid=old_pid)
+    await service.wait_running(after_pid=old_pid, timeout=timeout, max_failures=max_failures, failures_before=failures)

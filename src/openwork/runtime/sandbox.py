@@ -23,6 +23,7 @@ from openwork.runtime.opencode import OpencodeDriver
 from openwork.runtime.ports import pick_port
 from openwork.sandbox.engine import ContainerEngine, RunSpec
 from openwork.sandbox.mounts import Mount
+from openwork.sandbox.policy import SandboxLimits, SandboxPolicy, prepare_persist, workspace_user
 from openwork.sidecars.resolver import ResolvedBinary
 from openwork.store.atomic import write_atomic
 from openwork.supervisor.spawn import SpawnSpec
@@ -70,7 +71,9 @@ class SandboxDriver(OpencodeDriver):
         mounts: tuple[Mount, ...],
         data_dir: Path,
         run_id: str,
+        limits: SandboxLimits | None = None,
     ) -> None:
+        """``limits``: ``--sandbox-memory`` / ``--sandbox-cpus`` / ``--sandbox-network``; None: the defaults."""
         env = {k: v for k, v in base_env.items() if not k.startswith(("OPENWORK_", "OPENCODE_SERVER_"))}
         super().__init__(
             binary=binary,
@@ -90,6 +93,14 @@ class SandboxDriver(OpencodeDriver):
         self._run_id = run_id
         self._env_file = data_dir / "run" / f"sandbox-{run_id}.env"
         self._credentials = (credentials.opencode_username, credentials.opencode_password)
+        self._limits = limits or SandboxLimits()
+        self.policy: SandboxPolicy | None = None  # decided at each start: the workspace owner may change
+
+    def _policy(self) -> SandboxPolicy:
+        uid, gid = workspace_user(self.workspace)
+        # Rootless podman maps the host user to root inside unless told to keep the ids.
+        rootless = self.engine.kind == "podman" and os.geteuid() != 0
+        return SandboxPolicy(uid=uid, gid=gid, limits=self._limits, rootless=rootless)
 
     def container_path(self, host_path: str) -> str:
         """The workspace is /workspace inside; nothing else of the host is visible there."""
@@ -120,7 +131,8 @@ class SandboxDriver(OpencodeDriver):
 
     async def prepare(self) -> SpawnSpec:
         self.port = pick_port("127.0.0.1", self.port or self._preferred)
-        self._persist.mkdir(parents=True, exist_ok=True)
+        policy = self.policy = self._policy()
+        await asyncio.to_thread(prepare_persist, self._persist, policy.uid, policy.gid)
         await self.after_exit()  # a container of this name from an earlier attempt must not block the name
         self._write_env_file()
         spec = RunSpec(
@@ -133,6 +145,7 @@ class SandboxDriver(OpencodeDriver):
             opencode_bin=self._container_binary,
             persist_dir=self._persist,
             mounts=self._mounts,
+            policy=policy,
         )
         return SpawnSpec(name="opencode", argv=tuple(self.engine.run_argv(spec)), env=self._env, cwd=self.workspace)
 
@@ -159,5 +172,22 @@ class SandboxDriver(OpencodeDriver):
     def details(self) -> dict[str, object]:
         return {
             **super().details(),
-            "sandbox": {"engine": self.engine.kind, "container": self.container, "image": self.image},
+            "sandbox": {
+                "engine": self.engine.kind,
+                "cli": self.engine.cli,
+                "container": self.container,
+                "image": self.image,
+                **(_policy_details(self.policy) if self.policy else {}),
+            },
         }
+
+
+def _policy_details(policy: SandboxPolicy) -> dict[str, object]:
+    limits = policy.limits
+    return {
+        "user": f"{policy.uid}:{policy.gid}",
+        "memoryBytes": limits.memory_bytes,
+        "cpus": limits.cpus,
+        "pidsLimit": limits.pids_limit,
+        "network": limits.network,
+    }

@@ -22,6 +22,7 @@ from openwork.sandbox.engine import ContainerEngine
 from openwork.sandbox.mounts import Mount
 from openwork.sidecars.resolver import ResolvedBinary
 from openwork.supervisor.clock import Clock, MonotonicClock
+from openwork.supervisor.policy import Liveness, RestartWindow
 from openwork.supervisor.process import AsyncioSpawner, Spawner
 from openwork.supervisor.records import ChildRecords
 from openwork.supervisor.service import Service, ServiceDriver
@@ -87,6 +88,7 @@ class Stack:
                 mounts=sandbox.mounts,
                 data_dir=config.data_dir,
                 run_id=config.run_id,
+                limits=config.sandbox_limits(),
             )
         else:
             self.driver = OpencodeDriver(
@@ -104,6 +106,9 @@ class Stack:
         if spawner is None:
             self._own_spawner = spawner = AsyncioSpawner(records=self.records, adopt=early)
         clock = clock or MonotonicClock()
+        # Env-only for now (no CLI flag yet): read here, the one place services are built.
+        window = RestartWindow.from_env(os.environ)
+        liveness = Liveness()
 
         def service(name: str, driver: ServiceDriver, *, required: bool, fail_fast: bool = True) -> Service:
             return Service(
@@ -117,6 +122,8 @@ class Stack:
                 on_change=self._published,
                 on_line=self._line,
                 redact=hub.redactor,
+                liveness=liveness,
+                window=window,
             )
 
         self.opencode = service("opencode", self.driver, required=True)

@@ -14,11 +14,22 @@ from typing import Protocol
 
 from openwork.errors import ConfigError
 from openwork.sandbox.mounts import Mount
+from openwork.sandbox.policy import SandboxPolicy
 
-__all__ = ["AppleContainerEngine", "ContainerEngine", "DockerLikeEngine", "RunSpec", "choose_engine"]
+__all__ = [
+    "CONTAINER_TMP",
+    "AppleContainerEngine",
+    "ContainerEngine",
+    "DockerLikeEngine",
+    "RunSpec",
+    "choose_engine",
+    "engine_at",
+]
 
 ENGINE_PROBE_TIMEOUT = 10.0  # `docker info` / `podman version` / `container --version`
-CONTAINER_PORT = 4096
+CONTAINER_PORT = 4096  # above 1023: opencode binds it without CAP_NET_BIND_SERVICE
+# A fresh tmpfs inside the container: the one writable place besides /workspace and /persist.
+CONTAINER_TMP = "/tmp"  # noqa: S108 (a path in the container, not the host's /tmp)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -32,6 +43,7 @@ class RunSpec:
     opencode_bin: Path
     persist_dir: Path
     mounts: tuple[Mount, ...] = ()
+    policy: SandboxPolicy = field(default_factory=SandboxPolicy)
     command: tuple[str, ...] = field(
         default=("/opt/opencode/opencode", "serve", "--hostname", "0.0.0.0", "--port", str(CONTAINER_PORT))
     )
@@ -46,9 +58,13 @@ class ContainerEngine(Protocol):
 
     def run_argv(self, spec: RunSpec) -> list[str]: ...
 
+    def hardening_argv(self, policy: SandboxPolicy) -> list[str]: ...
+
     def remove_argv(self, name: str) -> list[str]: ...
 
     def list_by_label_argv(self, label: str) -> list[str]: ...
+
+    def inspect_argv(self, name: str) -> list[str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,13 +79,41 @@ class DockerLikeEngine:
 
     def run_argv(self, spec: RunSpec) -> list[str]:
         head = [self.cli, *self.extra, "run", "--rm", "--init", "--name", spec.name]
-        return _run_argv(head, spec, run_extra=self.run_extra)
+        return _run_argv(head, spec, hardening=self.hardening_argv(spec.policy), run_extra=self.run_extra)
+
+    def hardening_argv(self, policy: SandboxPolicy) -> list[str]:
+        """Least privilege, as docker and podman spell it; each setting once."""
+        limits = policy.limits
+        argv = [
+            f"--user={policy.uid}:{policy.gid}",  # never root: the workspace owner (or nobody)
+            # No capability is added back: opencode runs as a non-root uid, binds a port above 1023, and
+            # writes only to folders its uid owns (/workspace, /persist, /tmp), so it needs none.
+            "--cap-drop=ALL",
+            "--security-opt=no-new-privileges",  # setuid binaries in the image cannot raise privileges
+            "--read-only",
+            f"--tmpfs={CONTAINER_TMP}:rw,nosuid,nodev,size={limits.tmp_bytes},mode=1777",
+            f"--pids-limit={limits.pids_limit}",
+            f"--memory={limits.memory_bytes}",
+            f"--memory-swap={limits.memory_bytes}",  # equal to --memory: no swap on top of the limit
+            f"--cpus={limits.cpus:g}",
+        ]
+        if self.kind == "podman":
+            # podman's --read-only also mounts tmpfs on /run, /var/tmp and /dev; we name the one we want.
+            argv.append("--read-only-tmpfs=false")
+            if policy.rootless:
+                argv.append("--userns=keep-id")  # the host user is the same uid inside, so files stay theirs
+        if limits.network == "none":
+            argv.append("--network=none")
+        return argv
 
     def remove_argv(self, name: str) -> list[str]:
         return [self.cli, *self.extra, "rm", "--force", name]
 
     def list_by_label_argv(self, label: str) -> list[str]:
         return [self.cli, *self.extra, "ps", "--all", "--filter", f"label={label}", "--format", "{{.Names}}"]
+
+    def inspect_argv(self, name: str) -> list[str]:
+        return [self.cli, *self.extra, "inspect", "--type", "container", name]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +124,26 @@ class AppleContainerEngine:
     cli: str = "container"
 
     def run_argv(self, spec: RunSpec) -> list[str]:
-        return _run_argv([self.cli, "run", "--rm", "--name", spec.name], spec, run_extra=())
+        head = [self.cli, "run", "--rm", "--name", spec.name]
+        return _run_argv(head, spec, hardening=self.hardening_argv(spec.policy), run_extra=())
+
+    def hardening_argv(self, policy: SandboxPolicy) -> list[str]:
+        """What Apple ``container`` can express. Each container is its own lightweight VM with its own
+        kernel, so the host kernel is not shared; it has no flags for capabilities, no-new-privileges,
+        a read-only root or a pids limit, and no ``none`` network."""
+        limits = policy.limits
+        if limits.network == "none":
+            raise ConfigError("--sandbox-network none is not supported by Apple container", hint="use docker or podman")
+        return [
+            "--user",
+            f"{policy.uid}:{policy.gid}",
+            "--tmpfs",
+            CONTAINER_TMP,
+            "--memory",
+            f"{max(1, limits.memory_bytes // (1024 * 1024))}M",  # 1 MiB granularity
+            "--cpus",
+            str(max(1, int(limits.cpus))),  # whole virtual CPUs only
+        ]
 
     def remove_argv(self, name: str) -> list[str]:
         return [self.cli, "delete", "--force", name]
@@ -88,13 +151,20 @@ class AppleContainerEngine:
     def list_by_label_argv(self, label: str) -> list[str]:
         return [self.cli, "list", "--all", "--format", "json"]  # filtered by the caller
 
+    def inspect_argv(self, name: str) -> list[str]:
+        return [self.cli, "inspect", name]
 
-def _run_argv(head: list[str], spec: RunSpec, *, run_extra: tuple[str, ...]) -> list[str]:
-    """The ``run`` flags docker, podman and Apple ``container`` spell alike."""
+
+def _run_argv(head: list[str], spec: RunSpec, *, hardening: list[str], run_extra: tuple[str, ...]) -> list[str]:
+    """The ``run`` flags docker, podman and Apple ``container`` spell alike, around each engine's hardening.
+
+    ``run_extra`` (host quirks) comes after the hardening; it is the operator's own escape hatch.
+    """
     argv = list(head)
     for key, value in sorted(spec.labels.items()):
         argv += ["--label", f"{key}={value}"]
     argv += [
+        *hardening,
         *run_extra,
         "--publish",
         f"127.0.0.1:{spec.host_port}:{CONTAINER_PORT}",  # loopback only
@@ -127,6 +197,14 @@ def _usable(argv: list[str]) -> bool:
         return subprocess.run(argv, capture_output=True, timeout=ENGINE_PROBE_TIMEOUT, check=False).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
+
+
+def engine_at(kind: str, cli: str) -> ContainerEngine:
+    """The engine a running server uses (its kind and CLI path as it reports them), without probing it."""
+    if kind == "container":
+        return AppleContainerEngine(cli=cli)
+    extra, run_extra = _engine_args()
+    return DockerLikeEngine(kind=kind, cli=cli, extra=extra, run_extra=run_extra)
 
 
 def choose_engine(mode: str, override: Path | None = None) -> ContainerEngine:

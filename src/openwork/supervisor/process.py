@@ -39,6 +39,10 @@ class ProcessHandle(Protocol):
 
     async def terminate(self, timeout: float, *, force: bool = False) -> int: ...
 
+    def resume(self) -> None:
+        """SIGCONT the group: a stopped (hung) child is woken before it is killed."""
+        ...
+
 
 class Spawner(Protocol):
     async def spawn(self, spec: SpawnSpec, on_line: LineCallback) -> ProcessHandle: ...
@@ -100,6 +104,9 @@ class _AsyncioHandle:
             return psutil.Process(self.pid).children(recursive=True)
         except psutil.Error:
             return []
+
+    def resume(self) -> None:
+        _signal_group(self.pgid, signal.SIGCONT)
 
     async def terminate(self, timeout: float, *, force: bool = False) -> int:
         """SIGTERM the group, SIGKILL the group and every descendant seen before the first signal

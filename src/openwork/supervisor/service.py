@@ -6,27 +6,39 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 import structlog
 
 from openwork.config import RestartPolicy
 from openwork.constants import DEFAULT_HEALTH_POLL_INTERVAL
 from openwork.errors import GaveUp, StartTimeout, SupervisorError
-from openwork.supervisor.clock import Clock
+from openwork.supervisor.clock import Clock, wait_first
+from openwork.supervisor.liveness import await_healthy, watch
+from openwork.supervisor.policy import FailureWindow, Liveness, RestartWindow
 from openwork.supervisor.process import ProcessHandle, Spawner, SpawnSpec
-from openwork.supervisor.state import ExitInfo, ServiceState, ServiceStatus
+from openwork.supervisor.state import (
+    ExitInfo,
+    IllegalTransition,
+    RestartOutcome,
+    ServiceState,
+    ServiceStatus,
+    is_legal,
+)
 
-__all__ = ["Service", "ServiceDriver"]
+__all__ = ["RestartOutcome", "Service", "ServiceDriver"]
 
 log = structlog.get_logger("openwork.supervisor")
 
 _LAST_LINES = 20  # output lines kept with an exit record
 _LAST_LINE_CHARS = 2048  # of each such line
-_MAX_PROBES = 4  # start probes in flight at once
 # A port taken between our check and the child's bind: retried on a fresh port, not a crash loop.
 # opencode 1.18 says only "ServeError" when its port is taken.
 _RETRYABLE_MARKERS = ("eaddrinuse", "address already in use", "address in use", "serveerror")
+
+
+_S = ServiceState
+HUNG_REASON = "hung"  # ``last_exit.reason`` of a child the liveness probe declared hung
 
 
 class ServiceDriver(Protocol):
@@ -62,7 +74,13 @@ class Service:
         on_change: Callable[[ServiceStatus], None] | None = None,
         on_line: Callable[[str, str, str], None] | None = None,
         redact: Callable[[str], str] = str,
+        liveness: Liveness | None = None,
+        window: RestartWindow | None = None,
+        strict: bool = False,
     ) -> None:
+        """``liveness``: probe the running child (off when None, e.g. in unit tests of the restart
+        schedule). ``window``: the windowed restart budget, next to ``policy.max_failures``.
+        ``strict``: an illegal state transition raises (tests) instead of being logged (production)."""
         self.name = name
         self._driver = driver
         self._spawner = spawner
@@ -89,6 +107,12 @@ class Service:
         self.failure: SupervisorError | None = None
         self._expected_restart = False
         self._output_seen = asyncio.Event()
+        self._liveness = liveness
+        self._window = FailureWindow(window or RestartWindow())
+        self._strict = strict
+        self._restart_now = asyncio.Event()  # cuts a backoff short
+        self._changed = asyncio.Event()  # set, then replaced, on every transition (wait_running)
+        self._hard_failures = 0  # failed attempts ever, a lost port race excepted (wait_running)
 
     # -- status ---------------------------------------------------------------------------------
     @property
@@ -106,15 +130,24 @@ class Service:
             pid=self._handle.pid if self._handle and self._handle.returncode is None else None,
             restarts=self._restarts,
             consecutive_failures=self._failures,
+            window_failures=self._window.count(self._clock.now()),
             started_at=self._started_at,
             next_restart_in=next_in,
             last_exit=self._last_exit,
             details=self._driver.details(),
         )
 
-    def _set(self, state: ServiceState, **fields: object) -> None:
+    def _set(self, state: ServiceState, *, force: bool = False, **fields: object) -> None:
+        """The only way the state changes: checked against ``TRANSITIONS``, one event per change."""
+        previous = self._state
+        if not force and not is_legal(previous, state):
+            if self._strict:
+                raise IllegalTransition(f"{self.name}: {previous.value} -> {state.value}")
+            log.error("service.illegal_transition", service=self.name, previous=previous.value, state=state.value)
         self._state = state
-        log.info("service.state", service=self.name, state=state.value, **fields)
+        log.info("service.state", service=self.name, previous=previous.value, state=state.value, **fields)
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
         if self._on_change is not None:
             self._on_change(self.status())
 
@@ -124,7 +157,7 @@ class Service:
         if self._task is None:
             self._stop_event.clear()
             self._first_outcome = asyncio.get_running_loop().create_future()
-            self._task = asyncio.create_task(self._run(), name=f"supervise:{self.name}")
+            self._task = asyncio.create_task(self._run(ever_healthy=False), name=f"supervise:{self.name}")
         assert self._first_outcome is not None
         await asyncio.shield(self._first_outcome)
 
@@ -135,21 +168,85 @@ class Service:
             if self._state is not ServiceState.STOPPED:
                 self._set(ServiceState.STOPPED)
             return
-        if self._state not in (ServiceState.STOPPED, ServiceState.ERRORED):
-            self._set(ServiceState.STOPPING)
+        if self._state not in (_S.STOPPED, _S.ERRORED, _S.STOPPING):
+            self._set(_S.STOPPING)
         handle = self._handle
         if handle is not None:
+            if force:
+                handle.resume()  # a stopped child cannot act on anything but SIGKILL; wake it anyway
             await handle.terminate(self._policy.stop_timeout, force=force)
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
-        if self._state is not ServiceState.ERRORED:
-            self._set(ServiceState.STOPPED)
+        if self._state is _S.STOPPING:
+            self._set(_S.STOPPED)
 
-    async def restart(self) -> None:
-        """Ask for a fresh run now (used by the dashboard's `r`). Counts as no failure."""
-        if self._handle is not None and self._state is ServiceState.RUNNING:
+    async def restart(self) -> RestartOutcome:
+        """Ask for a fresh run now (the dashboard's `r`, an upgrade). Never ignored: see ``RestartOutcome``."""
+        state = self._state
+        if self._stop_event.is_set() or state in (_S.STOPPING, _S.STOPPED):
+            outcome = RestartOutcome.STOPPED
+        elif state is _S.PENDING or self._task is None:
+            outcome = RestartOutcome.NOT_STARTED
+        elif state is _S.STARTING:
+            outcome = RestartOutcome.ALREADY_STARTING
+        elif state in (_S.CRASHED, _S.HUNG, _S.RESTART_SCHEDULED):
+            self._restart_now.set()  # read by the backoff that follows or is under way
+            outcome = RestartOutcome.CUT_BACKOFF
+        elif state is _S.ERRORED:
+            self._revive()
+            outcome = RestartOutcome.REVIVED
+        else:
+            outcome = RestartOutcome.RESTARTING
+        log.info("service.restart_requested", service=self.name, state=state.value, outcome=outcome.value)
+        if outcome is RestartOutcome.RESTARTING and self._handle is not None:
             self._expected_restart = True
             await self._handle.terminate(self._policy.stop_timeout)
+        return outcome
+
+    def _revive(self) -> None:
+        self._failures = 0
+        self._window.clear()
+        self.failure = None
+        self.gave_up.clear()
+        self._task = asyncio.create_task(self._run(ever_healthy=True), name=f"supervise:{self.name}")
+
+    @property
+    def hard_failures(self) -> int:
+        """Failed attempts so far, lost port races excepted (a mark for ``wait_running``)."""
+        return self._hard_failures
+
+    async def wait_running(
+        self,
+        *,
+        after_pid: int | None = None,
+        timeout: float,
+        max_failures: int | None = None,
+        failures_before: int | None = None,
+    ) -> ServiceStatus:
+        """Wait until a process other than ``after_pid`` is running (healthy), and return its status.
+
+        Raises ``SupervisorError`` when the service gives up or is stopped, or when more than
+        ``max_failures`` attempts fail for a reason other than a lost port race, counted from
+        ``failures_before`` (a ``hard_failures`` read before the restart; default: now) (None: the
+        restart policy alone decides); ``StartTimeout`` after ``timeout`` seconds on the service's clock.
+        """
+        deadline = self._clock.now() + timeout
+        hard_before = self._hard_failures if failures_before is None else failures_before
+        while True:
+            changed = self._changed
+            status = self.status()
+            if status.state is _S.RUNNING and status.pid is not None and status.pid != after_pid:
+                return status
+            if max_failures is not None and self._hard_failures - hard_before > max_failures:
+                raise SupervisorError(f"{self.name} did not come up: {_exit_text(status.last_exit)}")
+            if status.state is _S.ERRORED:
+                raise self.failure or SupervisorError(f"{self.name} gave up")
+            if status.state in (_S.STOPPING, _S.STOPPED):
+                raise SupervisorError(f"{self.name} was stopped")
+            remaining = deadline - self._clock.now()
+            if remaining <= 0:
+                raise StartTimeout(f"{self.name} was not healthy within {timeout:g}s")
+            await wait_first(self._clock, remaining, (changed,), set())
 
     def _resolve_first(self, error: SupervisorError | None) -> None:
         fut = self._first_outcome
@@ -160,20 +257,22 @@ class Service:
                 fut.set_exception(error)
 
     # -- the loop -------------------------------------------------------------------------------
-    async def _run(self) -> None:
+    async def _run(self, *, ever_healthy: bool) -> None:
         try:
-            await self._loop()
+            await self._loop(ever_healthy)
         except Exception as exc:  # a bug here must surface, not hang the stack
             log.error("service.supervisor_crashed", service=self.name, error=repr(exc))
             self.failure = SupervisorError(f"supervisor of {self.name} failed: {exc}")
-            self._set(ServiceState.ERRORED)
+            self._set(_S.ERRORED, force=True)  # whatever the state: the verdict must be visible
             self.gave_up.set()
             self._resolve_first(self.failure)
+            if isinstance(exc, IllegalTransition):
+                raise  # strict (tests): the awaiting stop() sees the bug
 
-    async def _loop(self) -> None:
-        ever_healthy = False
+    async def _loop(self, ever_healthy: bool) -> None:
         while not self._stop_event.is_set():
-            self._set(ServiceState.STARTING)
+            self._restart_now.clear()  # this attempt answers every restart asked for so far
+            self._set(_S.STARTING)
             exit_info, was_healthy = await self._attempt()
             ever_healthy = ever_healthy or was_healthy
             if self._stop_event.is_set():
@@ -182,55 +281,47 @@ class Service:
                 self._expected_restart = False
                 self._restarts += 1
                 continue
-            self._failures += 1
-            self._last_exit = exit_info
-            self._set(ServiceState.CRASHED, code=exit_info.code, reason=exit_info.reason)
             retryable = any(m in " ".join(exit_info.last_lines).lower() for m in _RETRYABLE_MARKERS)
-            if self._failures >= self._policy.max_failures or (self._fail_fast and not ever_healthy and not retryable):
-                self._give_up(exit_info, ever_healthy)
+            self._failures += 1
+            self._hard_failures += 0 if retryable else 1
+            in_window = self._window.record(self._clock.now())
+            self._last_exit = exit_info
+            self._set(_S.CRASHED, code=exit_info.code, reason=exit_info.reason)
+            limit = self._limit_hit(in_window)
+            if limit is not None or (self._fail_fast and not ever_healthy and not retryable):
+                self._give_up(exit_info, limit)
                 return
             delay = self._policy.delay_for(self._failures)
             self._next_restart_at = self._clock.now() + delay
-            self._set(ServiceState.RESTART_SCHEDULED, delay_s=delay, failures=self._failures)
-            if await self._sleep_until(delay, self._stop_event):
+            self._set(_S.RESTART_SCHEDULED, delay_s=delay, failures=self._failures, window_failures=in_window)
+            # A restart() asked for meanwhile cuts the backoff short (and, already asked, skips it).
+            if not self._restart_now.is_set():
+                await wait_first(self._clock, delay, (self._stop_event, self._restart_now), set())
+            if self._stop_event.is_set():
                 break
             self._restarts += 1
         self._resolve_first(SupervisorError(f"{self.name} was stopped before it became healthy"))
 
-    def _give_up(self, exit_info: ExitInfo, ever_healthy: bool) -> None:
+    def _limit_hit(self, in_window: int) -> str | None:
+        """Which restart budget is spent, in words, or None."""
+        if self._failures >= self._policy.max_failures:
+            return f"{self._failures} times in a row (limit {self._policy.max_failures})"
+        window = self._window.window
+        if in_window >= window.max_failures:
+            return f"{in_window} times within {window.seconds:g}s (limit {window.max_failures})"
+        return None
+
+    def _give_up(self, exit_info: ExitInfo, limit: str | None) -> None:
         tail = "\n".join(f"  {line}" for line in exit_info.last_lines[-10:])
-        if ever_healthy or self._failures >= self._policy.max_failures:
-            msg = f"{self.name} failed {self._failures} times in a row; giving up ({exit_info.reason})"
+        if limit is not None:
+            msg = f"{self.name} failed {limit}; giving up ({exit_info.reason})"
             self.failure = GaveUp(msg + (f"\nlast output:\n{tail}" if tail else ""))
         else:
             msg = f"{self.name} did not start: {exit_info.reason}"
             self.failure = StartTimeout(msg + (f"\nlast output:\n{tail}" if tail else ""))
-        self._set(ServiceState.ERRORED, reason=exit_info.reason)
+        self._set(_S.ERRORED, reason=exit_info.reason, limit=limit)
         self.gave_up.set()
         self._resolve_first(self.failure)
-
-    async def _sleep_until(self, delay: float, event: asyncio.Event) -> bool:
-        """Sleep ``delay`` on the injected clock, cut short by ``event``. True when the event cut it."""
-        await self._wait_first(delay, (event,), set())
-        return event.is_set()
-
-    async def _wait_first(
-        self, delay: float, events: tuple[asyncio.Event, ...], tasks: set[asyncio.Future[bool]]
-    ) -> set[asyncio.Future[bool]]:
-        """Wait until ``delay`` passes on the injected clock, an event is set or a task ends.
-
-        Returns the tasks that ended; the tasks themselves are the caller's and are left running.
-        """
-        timers: set[asyncio.Future[Any]] = {asyncio.ensure_future(self._clock.sleep(delay))}
-        timers.update(asyncio.ensure_future(event.wait()) for event in events)
-        waited: set[asyncio.Future[Any]] = {*timers, *tasks}
-        try:
-            done, _ = await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for timer in timers:
-                timer.cancel()
-            await asyncio.gather(*timers, return_exceptions=True)
-        return {task for task in tasks if task in done}
 
     def _line(self, line: str, stream: str) -> None:
         self._recent.append(self._redact(line[:_LAST_LINE_CHARS]))
@@ -240,6 +331,7 @@ class Service:
 
     async def _attempt(self) -> tuple[ExitInfo, bool]:
         """One run: spawn, wait healthy, wait for the exit. Returns how it ended."""
+        self._recent.clear()  # an exit record, and its retryable verdict, are about this attempt only
         try:
             spec = await self._driver.prepare()
             handle = await self._spawner.spawn(spec, self._line)
@@ -247,25 +339,49 @@ class Service:
             return ExitInfo(code=None, reason=exc.message, at=self._clock.wall()), False
         self._handle = handle
         try:
-            healthy, reason = await self._await_healthy(handle)
+            healthy, reason = await await_healthy(
+                handle=handle,
+                probe=self._driver.healthy,
+                clock=self._clock,
+                poll=self._poll,
+                start_timeout=self._policy.start_timeout,
+                stop=self._stop_event,
+                output_seen=self._output_seen,
+            )
             if not healthy:
                 rc = await handle.terminate(self._policy.stop_timeout)
                 return self._exit(rc if handle.returncode is not None else None, reason), False
+            if self._stop_event.is_set():  # stop() came with the healthy answer: never RUNNING after STOPPING
+                rc = await handle.terminate(self._policy.stop_timeout)
+                return self._exit(rc, "stopped while starting"), False
             self._started_at = self._clock.wall()
             healthy_since = self._clock.now()
-            self._set(ServiceState.RUNNING, pid=handle.pid)
+            self._set(_S.RUNNING, pid=handle.pid)
             self._resolve_first(None)
-            rc = await handle.wait()
+            code = await watch(
+                name=self.name, handle=handle, probe=self._driver.healthy, liveness=self._liveness, clock=self._clock
+            )
             if self._clock.now() - healthy_since >= self._policy.reset_after:
                 self._failures = 0  # a long healthy run forgives earlier failures
+            if code is None:
+                return await self._kill_hung(handle), True
             # The leader is gone; its group may not be. Clean it up before any restart.
             await handle.terminate(self._policy.stop_timeout)
-            return self._exit(rc, f"exited with code {rc}" if rc >= 0 else "killed by a signal"), True
+            return self._exit(code, f"exited with code {code}" if code >= 0 else "killed by a signal"), True
         except asyncio.CancelledError:
             await handle.terminate(self._policy.stop_timeout, force=True)
             raise
         finally:
             await self._after_exit()
+
+    async def _kill_hung(self, handle: ProcessHandle) -> ExitInfo:
+        """SIGCONT, then SIGKILL without grace: SIGTERM would wait in a stopped process's queue."""
+        if not self._stop_event.is_set():  # stopping already: stop() is killing it
+            self._set(_S.HUNG, pid=handle.pid)
+        log.warning("service.hung", service=self.name, pid=handle.pid)
+        handle.resume()
+        rc = await handle.terminate(self._policy.stop_timeout, force=True)
+        return self._exit(rc, HUNG_REASON)
 
     async def _after_exit(self) -> None:
         """Let the driver clean up what outlives its process (a sandbox's container)."""
@@ -277,36 +393,9 @@ class Service:
     def _exit(self, rc: int | None, reason: str) -> ExitInfo:
         return ExitInfo(code=rc, reason=reason, at=self._clock.wall(), last_lines=tuple(self._recent))
 
-    async def _await_healthy(self, handle: ProcessHandle) -> tuple[bool, str]:
-        """Probe every poll interval, and at once whenever the child prints (often "listening").
 
-        Probes overlap instead of queueing: opencode accepts connections a moment before it serves them
-        and never answers a request that arrived in that window, so a fresh probe sent after the
-        "listening" line must not wait behind a stuck one.
-        """
-        deadline = self._clock.now() + self._policy.start_timeout
-        probes: set[asyncio.Future[bool]] = set()
-        next_probe = self._clock.now()
-        try:
-            while True:
-                if self._stop_event.is_set():
-                    return False, "stopped while starting"
-                if handle.returncode is not None:
-                    return False, f"exited with code {handle.returncode} while starting"
-                now = self._clock.now()
-                if now >= deadline:
-                    return False, f"not healthy within {self._policy.start_timeout:g}s"
-                if now >= next_probe or self._output_seen.is_set():
-                    self._output_seen.clear()
-                    next_probe = now + self._poll  # also when at the cap: never spin
-                    if len(probes) < _MAX_PROBES:
-                        probes.add(asyncio.ensure_future(self._driver.healthy()))
-                wait = max(0.0, min(next_probe, deadline) - now)
-                for probe in await self._wait_first(wait, (self._output_seen, self._stop_event), probes):
-                    probes.discard(probe)
-                    if not probe.cancelled() and probe.exception() is None and probe.result():
-                        return True, ""
-        finally:
-            for probe in probes:
-                probe.cancel()
-            await asyncio.gather(*probes, return_exceptions=True)
+def _exit_text(exit_info: ExitInfo | None) -> str:
+    if exit_info is None:
+        return "no exit recorded"
+    tail = " | ".join(exit_info.last_lines[-3:])
+    return exit_info.reason + (f" ({tail})" if tail else "")

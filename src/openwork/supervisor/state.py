@@ -1,23 +1,105 @@
-"""The states a supervised service goes through, and the snapshot the API and the TUI read."""
+"""The states a supervised service goes through, the only transitions between them, and the snapshot
+the API and the TUI read."""
 
 from __future__ import annotations
 
 import signal
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 
-__all__ = ["ExitInfo", "ServiceState", "ServiceStatus"]
+__all__ = [
+    "TRANSITIONS",
+    "ExitInfo",
+    "IllegalTransition",
+    "RestartOutcome",
+    "ServiceState",
+    "ServiceStatus",
+    "V2Status",
+    "is_legal",
+    "v2_status",
+]
 
 
 class ServiceState(StrEnum):
     PENDING = "pending"
     STARTING = "starting"
     RUNNING = "running"
+    HUNG = "hung"  # the liveness probe stopped answering; the child is being killed
     CRASHED = "crashed"
     RESTART_SCHEDULED = "restart_scheduled"
     STOPPING = "stopping"
     STOPPED = "stopped"
     ERRORED = "errored"
+
+
+class V2Status(StrEnum):
+    """The Server V2 status enum that clients read; the dashboard shows the internal state instead."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    CRASHED = "crashed"
+    RESTART_SCHEDULED = "restart_scheduled"
+    STOPPED = "stopped"
+    DISABLED = "disabled"  # a service that is not part of this stack (the router when not enabled)
+    ERROR = "error"
+
+
+class RestartOutcome(StrEnum):
+    """The answer to ``restart()``: a request is never silently dropped."""
+
+    RESTARTING = "restarting"  # running: terminated, a fresh run follows (no failure counted)
+    CUT_BACKOFF = "cut_backoff"  # crashed / hung / waiting to restart: the next attempt starts now
+    ALREADY_STARTING = "already_starting"  # an attempt is under way; its process is the fresh run
+    REVIVED = "revived"  # had given up: failure counts cleared, supervision starts again
+    STOPPED = "stopped"  # stop() was asked for: stop wins, nothing restarts
+    NOT_STARTED = "not_started"  # never started: start() it
+
+
+_S = ServiceState
+# Every state change goes through this table (as supervisord's ``_assertInState``). A change not listed
+# is a bug: it raises when the service is strict (tests) and is logged, then applied, in production.
+TRANSITIONS: MappingProxyType[ServiceState, frozenset[ServiceState]] = MappingProxyType(
+    {
+        _S.PENDING: frozenset({_S.STARTING, _S.STOPPED}),
+        _S.STARTING: frozenset({_S.RUNNING, _S.CRASHED, _S.STOPPING, _S.ERRORED}),
+        # RUNNING -> STARTING: a requested restart, which is no failure.
+        _S.RUNNING: frozenset({_S.STARTING, _S.CRASHED, _S.HUNG, _S.STOPPING, _S.ERRORED}),
+        _S.HUNG: frozenset({_S.CRASHED, _S.STOPPING, _S.ERRORED}),
+        _S.CRASHED: frozenset({_S.RESTART_SCHEDULED, _S.ERRORED, _S.STOPPING}),
+        _S.RESTART_SCHEDULED: frozenset({_S.STARTING, _S.STOPPING, _S.ERRORED}),
+        _S.STOPPING: frozenset({_S.STOPPED, _S.ERRORED}),
+        _S.STOPPED: frozenset(),  # final: a stopped service is not started again
+        _S.ERRORED: frozenset({_S.STARTING}),  # gave up; an explicit restart() revives it
+    }
+)
+
+_V2 = MappingProxyType(
+    {
+        _S.PENDING: V2Status.STOPPED,
+        _S.STARTING: V2Status.STARTING,
+        _S.RUNNING: V2Status.RUNNING,
+        _S.HUNG: V2Status.CRASHED,
+        _S.CRASHED: V2Status.CRASHED,
+        _S.RESTART_SCHEDULED: V2Status.RESTART_SCHEDULED,
+        _S.STOPPING: V2Status.STOPPED,
+        _S.STOPPED: V2Status.STOPPED,
+        _S.ERRORED: V2Status.ERROR,
+    }
+)
+
+
+class IllegalTransition(AssertionError):  # a bug, as an assertion is: never caught as an OpenworkError
+    """A service was asked to change state along a transition the table does not allow."""
+
+
+def is_legal(current: ServiceState, new: ServiceState) -> bool:
+    return new in TRANSITIONS[current]
+
+
+def v2_status(state: ServiceState) -> V2Status:
+    """The V2 ``status`` of an internal state (pending/stopping -> stopped, errored -> error, hung -> crashed)."""
+    return _V2[state]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -58,6 +140,7 @@ class ServiceStatus:
     pid: int | None = None
     restarts: int = 0
     consecutive_failures: int = 0
+    window_failures: int = 0  # failures inside the restart budget's window
     started_at: float | None = None
     next_restart_in: float | None = None
     last_exit: ExitInfo | None = None
@@ -66,11 +149,13 @@ class ServiceStatus:
     def to_json(self) -> dict[str, object]:
         return {
             "name": self.name,
-            "state": self.state.value,
+            "state": self.state.value,  # internal, shown by the dashboard
+            "status": v2_status(self.state).value,  # the V2 enum clients read
             "required": self.required,
             "pid": self.pid,
             "restarts": self.restarts,
             "consecutiveFailures": self.consecutive_failures,
+            "windowFailures": self.window_failures,
             "startedAt": self.started_at,
             "nextRestartIn": self.next_restart_in,
             "lastExit": self.last_exit.to_json() if self.last_exit else None,

@@ -33,6 +33,7 @@ _STATE_MARK = {
     "starting": "◐",
     "restart_scheduled": "↻",
     "crashed": "✖",
+    "hung": "✖",
     "errored": "✖",
     "stopped": "○",
     "stopping": "◌",

@@ -1,0 +1,81 @@
+"""Supervision settings that sit next to ``RestartPolicy``: the liveness probe and the windowed budget."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from openwork.constants import (
+    DEFAULT_LIVENESS_FAILURES,
+    DEFAULT_LIVENESS_INTERVAL,
+    DEFAULT_LIVENESS_TIMEOUT,
+    DEFAULT_RESTART_WINDOW,
+    DEFAULT_RESTART_WINDOW_MAX,
+)
+from openwork.errors import ConfigError
+
+__all__ = ["WINDOW_MAX_ENV", "WINDOW_MS_ENV", "FailureWindow", "Liveness", "RestartWindow"]
+
+WINDOW_MAX_ENV = "OPENWORK_RESTART_WINDOW_MAX"
+WINDOW_MS_ENV = "OPENWORK_RESTART_WINDOW_MS"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Liveness:
+    """How a running service is probed: every ``interval`` (start to start, never overlapping), hung
+    after ``failures`` failed probes in a row or one probe unanswered for ``timeout``."""
+
+    interval: float = DEFAULT_LIVENESS_INTERVAL
+    failures: int = DEFAULT_LIVENESS_FAILURES
+    timeout: float = DEFAULT_LIVENESS_TIMEOUT
+
+    def __post_init__(self) -> None:
+        if self.interval <= 0 or self.timeout <= 0 or self.failures < 1:
+            raise ConfigError("liveness: interval and timeout must be positive, failures at least 1")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RestartWindow:
+    """The restart budget: give up after ``max_failures`` failures within ``seconds``."""
+
+    max_failures: int = DEFAULT_RESTART_WINDOW_MAX
+    seconds: float = DEFAULT_RESTART_WINDOW
+
+    def __post_init__(self) -> None:
+        if self.max_failures < 1 or self.seconds <= 0:
+            raise ConfigError("restart window: need at least 1 failure and a positive window")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> RestartWindow:
+        """``OPENWORK_RESTART_WINDOW_MAX`` / ``OPENWORK_RESTART_WINDOW_MS``, defaults for what is unset."""
+        try:
+            max_failures = int(env.get(WINDOW_MAX_ENV) or DEFAULT_RESTART_WINDOW_MAX)
+            seconds = float(env.get(WINDOW_MS_ENV) or DEFAULT_RESTART_WINDOW * 1000) / 1000
+        except ValueError as exc:
+            raise ConfigError(f"{WINDOW_MAX_ENV} / {WINDOW_MS_ENV} must be numbers: {exc}") from exc
+        return cls(max_failures=max_failures, seconds=seconds)
+
+
+class FailureWindow:
+    """The failure times inside the window (monotonic seconds)."""
+
+    def __init__(self, window: RestartWindow) -> None:
+        self.window = window
+        self._times: deque[float] = deque()
+
+    def record(self, now: float) -> int:
+        """Count a failure at ``now``; return how many fall inside the window."""
+        self._times.append(now)
+        return self.count(now)
+
+    def count(self, now: float) -> int:
+        while self._times and self._times[0] <= now - self.window.seconds:
+            self._times.popleft()
+        return len(self._times)
+
+    def exhausted(self, now: float) -> bool:
+        return self.count(now) >= self.window.max_failures
+
+    def clear(self) -> None:
+        self._times.clear()

@@ -1,0 +1,72 @@
+"""A hung opencode (SIGSTOP: alive, silent) is noticed by the liveness probe, killed and replaced."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psutil
+import pytest
+
+from tests.helpers import ServerProcess, pid_alive, wait_for
+
+pytestmark = pytest.mark.e2e
+
+HUNG_WITHIN = 20.0  # liveness: a probe every 5 s, 3 failures (each a 2 s request timeout)
+REPLACED_WITHIN = 30.0
+
+
+def _group(pgid: int) -> list[int]:
+    members = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
+                members.append(proc.pid)
+    return members
+
+
+def test_sigstopped_opencode_is_declared_hung_and_replaced_without_orphans(
+    real_server: Callable[..., ServerProcess],
+) -> None:
+    server = real_server()
+    first_pid = server.info["pids"]["opencode"]
+    with server.client() as client:
+
+        def opencode() -> dict[str, Any]:
+            services = client.get("/system/status").json()["data"]["services"]
+            return next(s for s in services if s["name"] == "opencode")  # type: ignore[no-any-return]
+
+        assert opencode()["state"] == "running"
+        os.killpg(first_pid, signal.SIGSTOP)  # the whole group: opencode and whatever it started
+        stopped_at = time.monotonic()
+        try:
+
+            def hung_noticed() -> dict[str, Any] | None:
+                data = opencode()
+                last = data["lastExit"] or {}
+                return data if last.get("reason") == "hung" or data["state"] == "hung" else None
+
+            noticed = wait_for(hung_noticed, timeout=HUNG_WITHIN + 5, what="the hang to be noticed")
+            hung_after = time.monotonic() - stopped_at
+            assert hung_after <= HUNG_WITHIN, hung_after
+            assert noticed["status"] in ("crashed", "restart_scheduled", "starting", "running")
+
+            def replaced() -> dict[str, Any] | None:
+                data = opencode()
+                fresh = data["state"] == "running" and data["pid"] not in (None, first_pid)
+                return data if fresh else None
+
+            data = wait_for(replaced, timeout=REPLACED_WITHIN + 5, what="a new healthy opencode")
+            assert time.monotonic() - stopped_at <= REPLACED_WITHIN
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(first_pid, signal.SIGCONT)  # never leave a stopped group behind a failed test
+        assert data["lastExit"]["reason"] == "hung" and data["lastExit"]["signal"] == "SIGKILL"
+        assert data["status"] == "running" and data["consecutiveFailures"] == 1
+        assert client.get("/system/opencode/health").json()["data"]["healthy"] is True
+    assert not pid_alive(first_pid)
+    assert _group(first_pid) == []  # no orphan of the hung run is left, stopped or not

@@ -1,0 +1,110 @@
+"""A real child that stops answering (SIGSTOP) is declared hung, woken, killed and replaced, and its
+whole group is gone: the liveness path with real processes and a real HTTP probe, no opencode."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+import structlog
+
+from openwork.config import RestartPolicy
+from openwork.supervisor.clock import MonotonicClock
+from openwork.supervisor.policy import Liveness
+from openwork.supervisor.process import AsyncioSpawner, SpawnSpec
+from openwork.supervisor.service import HUNG_REASON, Service
+from openwork.supervisor.state import ServiceState
+from tests.helpers import free_port, pid_alive
+
+pytestmark = pytest.mark.anyio
+
+# Serves 200 on every GET, and starts a grandchild in its group (a stopped group must die whole).
+_SERVER = """
+import http.server, subprocess, sys
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(b"{}")
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"""
+_PROBE_TIMEOUT = 0.5  # one HTTP probe
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class _HttpDriver:
+    def __init__(self) -> None:
+        self.port = 0
+        self.client = httpx.AsyncClient(trust_env=False, timeout=_PROBE_TIMEOUT)
+
+    async def prepare(self) -> SpawnSpec:
+        self.port = free_port()
+        argv = (sys.executable, "-c", _SERVER, str(self.port))
+        return SpawnSpec(name="fixture", argv=argv, env=dict(os.environ), cwd=Path.cwd())
+
+    async def healthy(self) -> bool:
+        try:
+            return (await self.client.get(f"http://127.0.0.1:{self.port}/")).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def details(self) -> dict[str, object]:
+        return {"port": self.port}
+
+
+def _group(pgid: int) -> list[int]:
+    members = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
+                members.append(proc.pid)
+    return members
+
+
+async def test_a_stopped_child_is_declared_hung_killed_as_a_group_and_replaced() -> None:
+    driver = _HttpDriver()
+    svc = Service(
+        name="fixture",
+        driver=driver,
+        spawner=AsyncioSpawner(),
+        clock=MonotonicClock(),
+        policy=RestartPolicy(initial_delay=0.05, max_delay=0.1, stop_timeout=2.0),
+        liveness=Liveness(interval=0.5, failures=3, timeout=2.0),
+        strict=True,
+    )
+    try:
+        await asyncio.wait_for(svc.start(), 30)
+        first = svc.status().pid
+        assert first is not None
+        with structlog.testing.capture_logs() as events:
+            os.killpg(first, signal.SIGSTOP)
+            stopped_at = time.monotonic()
+            status = await svc.wait_running(after_pid=first, timeout=30)
+        replaced_after = time.monotonic() - stopped_at
+        hung = [e for e in events if e["event"] == "service.hung"]
+        assert len(hung) == 1 and hung[0]["pid"] == first
+        assert replaced_after < 30, replaced_after  # 3 probes (0.5 s apart, 0.5 s each), kill, restart
+        assert status.last_exit is not None and status.last_exit.reason == HUNG_REASON
+        assert status.last_exit.signal_name == "SIGKILL"
+        assert status.consecutive_failures == 1
+        states = [e["state"] for e in events if e["event"] == "service.state"]
+        assert states[:4] == ["hung", "crashed", "restart_scheduled", "starting"]
+        assert not pid_alive(first) and _group(first) == []  # the grandchild went with it
+    finally:
+        with contextlib.suppress(ProcessLookupError, TypeError, NameError):
+            os.killpg(first, signal.SIGCONT)
+        await svc.stop()
+        await driver.client.aclose()
+    assert svc.state is ServiceState.STOPPED
