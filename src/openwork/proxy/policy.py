@@ -59,6 +59,7 @@ BODY_REVIEWED: Mapping[str, str] = {
     "state.attachments[].source.path": "not a selector: an attachment's label; its url is checked (PARTS)",
     "config.cwd": "not a selector: an MCP server's config (admin only: such a config runs a command anyway)",
     "config.oauth.redirectUri": "not a selector: an OAuth redirect (admin only)",
+    "config.oauth.scope": "not a selector: the OAuth scopes an MCP server asks for (admin only)",
     "skills.paths": "not a selector: config content (admin only)",
     "*permission.external_directory": "not a selector: a permission rule in config content (admin only)",
 }
