@@ -56,6 +56,32 @@ class Folder:
         if not self.names(value):
             raise ForbiddenError(f"{what} must be this workspace's folder (or left out); the proxy pins it")
 
+    def inside(self, path: str, *, host_view: bool = False) -> str | None:
+        """``path`` (relative to the folder, or absolute as opencode sees it — or as the host does, when
+        ``host_view``) as opencode sees it, normalised; ``None`` when it lies outside the folder, also when
+        only a symlink takes it out."""
+        root = self.opencode.rstrip("/") or "/"
+        host = self.host.rstrip("/")
+        norm = posixpath.normpath(path if posixpath.isabs(path) else posixpath.join(root, path))
+        if _under(norm, root):
+            rel = norm[len(root.rstrip("/")) :]  # "" or "/sub/dir"
+        elif host_view and _under(norm, host or "/"):
+            rel = norm[len(host) :]
+        else:
+            return None
+        if not _under(os.path.realpath((host + rel) or "/"), os.path.realpath(self.host)):
+            return None
+        return (root.rstrip("/") + rel) or "/"
+
+    def host_path(self, inside: str) -> str:
+        """The host path of a path ``inside`` returned."""
+        rel = inside[len(self.opencode.rstrip("/")) :]
+        return (self.host.rstrip("/") + rel) or "/"
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
 
 def _selector_key(key: str) -> bool:
     low = key.strip().lower()
@@ -166,19 +192,10 @@ def check_file_url(url: str, folder: Folder, protected: ProtectedSet | None) -> 
     raw = unquote(urlsplit(url.strip()).path)
     if "\x00" in raw:
         raise ValidationError("invalid file URL")
-    root = folder.opencode.rstrip("/") or "/"
-    path = posixpath.normpath(raw if posixpath.isabs(raw) else posixpath.join(root, raw))
-    host = folder.host.rstrip("/")
-    if path == root or path.startswith(root.rstrip("/") + "/"):
-        host_path = host + path[len(root.rstrip("/")) :]
-    elif path == host or path.startswith(host + "/"):
-        host_path = path
-    else:
+    inside = folder.inside(raw, host_view=True)
+    if inside is None:
         raise ForbiddenError("a file: URL in a message must name a file inside the workspace")
-    real, real_root = os.path.realpath(host_path or "/"), os.path.realpath(folder.host)
-    if real != real_root and not real.startswith(real_root.rstrip("/") + "/"):
-        raise ForbiddenError("a file: URL in a message must name a file inside the workspace")
-    if protected is not None and protected.covers(real):
+    if protected is not None and protected.covers(folder.host_path(inside)):
         raise ForbiddenError("a file: URL in a message names the server's own files")
 
 
@@ -187,13 +204,7 @@ def resolve_cwd(cwd: object, folder: Folder) -> str:
     through a symlink)."""
     if not isinstance(cwd, str) or not cwd or "\x00" in cwd:
         raise ValidationError("cwd must be a non-empty path")
-    root = folder.opencode.rstrip("/") or "/"
-    path = posixpath.normpath(cwd if posixpath.isabs(cwd) else posixpath.join(root, cwd))
-    if path != root and not path.startswith(root.rstrip("/") + "/"):
+    inside = folder.inside(cwd)
+    if inside is None:
         raise ForbiddenError("cwd must be inside the workspace")
-    rel = "" if path == root else path[len(root.rstrip("/")) :]  # "" or "/sub/dir"
-    host_root = os.path.realpath(folder.host)
-    real = os.path.realpath((folder.host.rstrip("/") + rel) or "/")
-    if real != host_root and not real.startswith(host_root.rstrip("/") + "/"):
-        raise ForbiddenError("cwd must be inside the workspace")
-    return path
+    return inside
