@@ -20,8 +20,16 @@ def _libraries(binary: Path) -> list[Path]:
     return sorted({Path(p) for p in found})
 
 
+def _runtime_libraries() -> list[Path]:
+    """Libraries opencode loads after start: its pty module (a native library it writes to /tmp and opens
+    when a terminal is created) links against libutil, which ``ldd`` of the binary does not show."""
+    out = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True, timeout=30, check=True).stdout
+    found = re.findall(r"libutil\.so\.1 \(libc6,x86-64\) => (\S+)", out)
+    return [Path(found[0])] if found else []
+
+
 def build_image(opencode: Path, podman: str) -> str:
-    files = sorted({*_libraries(opencode), *_libraries(Path("/bin/sh")), Path("/bin/sh")})
+    files = sorted({*_libraries(opencode), *_libraries(Path("/bin/sh")), *_runtime_libraries(), Path("/bin/sh")})
     tag = hashlib.sha256("".join(str(f) for f in files).encode()).hexdigest()[:12]
     image = f"{IMAGE_REPO}:{tag}"
     if subprocess.run([podman, "image", "exists", image], timeout=60).returncode == 0:

@@ -102,12 +102,17 @@ def test_serve_in_podman(
         assert session.status_code == 200, session.text
         assert session.json()["directory"] == "/workspace"  # the host folder, as the container sees it
 
-    # A file written inside the container is in the host workspace.
-    wrote = podman("exec", name, "/bin/sh", "-c", "echo from-the-container > /workspace/inside.txt")
-    assert wrote.returncode == 0, wrote.stderr
-    assert (workspace / "inside.txt").read_text() == "from-the-container\n"
-    owner = (workspace / "inside.txt").stat()
-    assert (owner.st_uid, owner.st_gid) == (USER, USER)  # the folder's owner can edit what the agent wrote
+        # A command opencode starts (its pty API, through our proxy) writes into the host workspace, and
+        # the file belongs to the folder's owner: they can edit what the agent wrote.
+        started = client.post(
+            f"/workspaces/{ws_id}/opencode/pty",
+            json={"command": "/bin/sh", "args": ["-c", "echo from-the-agent > /workspace/by-pty.txt"]},
+        )
+        assert started.status_code == 200, started.text + server.logs()[-4000:]
+        made = workspace / "by-pty.txt"
+        wait_for(lambda: made.exists() and made.read_text() == "from-the-agent\n", timeout=30, what="the pty's file")
+        owner = made.stat()
+        assert (owner.st_uid, owner.st_gid) == (USER, USER)
 
     # Least privilege, as the kernel reports it for every process in the container.
     assert_least_privilege(name, USER)
@@ -249,9 +254,11 @@ def test_a_fork_loop_is_stopped_and_the_server_stays_healthy(
     # and only the pids limit can stop the loop.
     roomy = ENGINE_ARGS.replace("nproc=1000:1000", f"nproc={8 * DEFAULT_PIDS_LIMIT}:{8 * DEFAULT_PIDS_LIMIT}")
     assert roomy != ENGINE_ARGS
-    server = start_sandboxed(real_server, sandbox_image, "run_sbx7", engine_args=roomy)
+    limits = ("--sandbox-memory", "2g", "--sandbox-cpus", "1")
+    server = start_sandboxed(real_server, sandbox_image, "run_sbx7", *limits, engine_args=roomy)
     name = "openwork-run_sbx7"
-    assert json.loads(podman("inspect", name).stdout)[0]["HostConfig"]["PidsLimit"] == DEFAULT_PIDS_LIMIT
+    host = json.loads(podman("inspect", name).stdout)[0]["HostConfig"]
+    assert (host["PidsLimit"], host["Memory"], host["NanoCpus"]) == (DEFAULT_PIDS_LIMIT, 2 * 1024**3, 10**9)
     looped = podman("exec", name, "/bin/sh", "-c", FORK_CHAIN)
     assert "Cannot fork" in looped.stderr, looped
     depth = int(looped.stdout.strip().removeprefix("depth="))

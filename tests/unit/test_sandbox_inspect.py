@@ -79,13 +79,16 @@ def config(tmp_path: Path, **kwargs: object) -> ServerConfig:
 
 
 def test_limit_flags_reach_the_sandbox_limits(tmp_path: Path) -> None:
-    limits = config(tmp_path, sandbox_memory="2g", sandbox_cpus=0.5, sandbox_network="none").sandbox_limits()
-    assert (limits.memory_bytes, limits.cpus, limits.network) == (2 * 1024**3, 0.5, "none")
+    limits = config(tmp_path, sandbox_memory="2g", sandbox_cpus=0.5, sandbox_network="default").sandbox_limits()
+    assert (limits.memory_bytes, limits.cpus, limits.network) == (2 * 1024**3, 0.5, "default")
     defaults = config(tmp_path).sandbox_limits()
     assert (defaults.memory_bytes, defaults.cpus, defaults.network) == (DEFAULT_MEMORY_BYTES, default_cpus(), "default")
 
 
-@pytest.mark.parametrize("kwargs", [{"sandbox_memory": "lots"}, {"sandbox_memory": "1m"}, {"sandbox_cpus": 0.0}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"sandbox_memory": "lots"}, {"sandbox_memory": "1m"}, {"sandbox_cpus": 0.0}, {"sandbox_network": "none"}],
+)
 def test_impossible_limits_are_refused_when_the_config_is_built(tmp_path: Path, kwargs: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         config(tmp_path, **kwargs)

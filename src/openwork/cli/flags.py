@@ -304,7 +304,7 @@ _SERVER_OWN_FLAGS: tuple[Flag, ...] = (
         default="default",
         show_default=True,
         envvar="OPENWORK_SANDBOX_NETWORK",
-        help="The container's network: the engine's default (egress open) or none at all.",
+        help="The container's network: the engine's default (egress open). `none` is refused for now (see README).",
     ),
     Flag(
         name="router",

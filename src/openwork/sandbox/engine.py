@@ -102,8 +102,6 @@ class DockerLikeEngine:
             argv.append("--read-only-tmpfs=false")
             if policy.rootless:
                 argv.append("--userns=keep-id")  # the host user is the same uid inside, so files stay theirs
-        if limits.network == "none":
-            argv.append("--network=none")
         return argv
 
     def remove_argv(self, name: str) -> list[str]:
@@ -130,10 +128,8 @@ class AppleContainerEngine:
     def hardening_argv(self, policy: SandboxPolicy) -> list[str]:
         """What Apple ``container`` can express. Each container is its own lightweight VM with its own
         kernel, so the host kernel is not shared; it has no flags for capabilities, no-new-privileges,
-        a read-only root or a pids limit, and no ``none`` network."""
+        a read-only root or a pids limit."""
         limits = policy.limits
-        if limits.network == "none":
-            raise ConfigError("--sandbox-network none is not supported by Apple container", hint="use docker or podman")
         return [
             "--user",
             f"{policy.uid}:{policy.gid}",

@@ -90,6 +90,14 @@ class SandboxLimits:
             raise ConfigError("the sandbox /tmp size must be between 1 MiB and the memory limit")
         if self.network not in NETWORKS:
             raise ConfigError(f"--sandbox-network {self.network!r}: use one of {', '.join(NETWORKS)}")
+        if self.network == "none":
+            # Measured with podman: --network=none discards the published port, so the server could not reach
+            # opencode; an --internal network still reaches the host's 0.0.0.0 listeners through its bridge.
+            raise ConfigError(
+                "--sandbox-network none is not available yet: without a network the engine cannot publish "
+                "opencode's port to the server",
+                hint="use the default network and bind host services to 127.0.0.1 (see README, Sandbox mode)",
+            )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
