@@ -68,5 +68,14 @@ def test_sigstopped_opencode_is_declared_hung_and_replaced_without_orphans(
         assert data["lastExit"]["reason"] == "hung" and data["lastExit"]["signal"] == "SIGKILL"
         assert data["status"] == "running" and data["consecutiveFailures"] == 1
         assert client.get("/system/opencode/health").json()["data"]["healthy"] is True
+        # A restart asked through the API says what it did; the fresh run is a new process.
+        host = {"x-openwork-host-token": server.info["hostToken"]}
+        asked = client.post("/system/services/opencode/restart", headers=host)
+        assert asked.status_code == 200 and asked.json()["data"]["outcome"] == "restarting", asked.text
+        wait_for(
+            lambda: opencode()["state"] == "running" and opencode()["pid"] not in (data["pid"], None),
+            timeout=REPLACED_WITHIN,
+            what="the restarted opencode",
+        )
     assert not pid_alive(first_pid)
     assert _group(first_pid) == []  # no orphan of the hung run is left, stopped or not

@@ -88,12 +88,13 @@ async def logs(
 
 @router.post("/services/{name}/restart", response_model=Envelope[dict[str, Any]])
 async def restart_service(request: Request, ctx: Ctx, _host: Host, name: str = Path(max_length=64)) -> dict[str, Any]:
-    """Restart one supervised service (the dashboard's `r`)."""
+    """Restart one supervised service (the dashboard's `r`). ``outcome`` says what the request did
+    (restarting, cut_backoff, already_starting, revived, stopped, not_started): it is never ignored."""
     service = next((s for s in ctx.stack.services if s.name == name), None)
     if service is None:
         raise NotFoundError(f"no service named {name!r}")
-    await service.restart()
-    return ok(request, {"service": service.status().to_json()})
+    outcome = await service.restart()
+    return ok(request, {"outcome": outcome.value, "service": service.status().to_json()})
 
 
 @router.get("/events", response_class=StreamingResponse)
