@@ -8,15 +8,15 @@ from typing import Any
 import httpx
 
 from openwork.api import AppContext, create_app
-from openwork.approvals import ApprovalService
+from openwork.approvals.service import ApprovalService
 from openwork.auth.credentials import load_credentials
 from openwork.auth.tokens import TokenService
 from openwork.config import ServerConfig
-from openwork.events import EventBus
+from openwork.files.protected import ProtectedSet
 from openwork.files.service import FilesService
 from openwork.logging import configure_logging
-from openwork.protected import ProtectedSet
 from openwork.runtime.control import RuntimeControl
+from openwork.runtime.events import EventBus
 from openwork.runtime.gateway import OpencodeGateway
 from openwork.runtime.stack import Stack
 from openwork.sidecars.resolver import ResolvedBinary

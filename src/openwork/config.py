@@ -12,20 +12,15 @@ from pathlib import Path
 
 from openwork.constants import (
     DEFAULT_APPROVAL_TIMEOUT_MS,
-    DEFAULT_BACKOFF_INITIAL,
-    DEFAULT_BACKOFF_MAX,
-    DEFAULT_BACKOFF_RESET_AFTER,
-    DEFAULT_MAX_FAILURES,
     DEFAULT_OPENCODE_PORT,
     DEFAULT_PORT,
-    DEFAULT_START_TIMEOUT,
-    DEFAULT_STOP_TIMEOUT,
     LOOPBACK,
 )
 from openwork.errors import ConfigError
 from openwork.paths import default_data_dir
+from openwork.supervisor.policy import RestartPolicy
 
-TYPE_CHECKING = False  # typing itself loads after the spawn (see openwork.launch)
+TYPE_CHECKING = False  # typing itself loads after the spawn (see openwork.lifecycle.launch)
 if TYPE_CHECKING:  # the resolver's imports stay off the thin CLI's path
     from typing import Literal
 
@@ -34,7 +29,7 @@ if TYPE_CHECKING:  # the resolver's imports stay off the thin CLI's path
 
     LogFormat = Literal["pretty", "json"]
 
-__all__ = ["LogFormat", "RestartPolicy", "ServerConfig", "default_data_dir", "new_run_id"]
+__all__ = ["LogFormat", "ServerConfig", "default_data_dir", "new_run_id"]
 
 # What `--sandbox` runs when no --sandbox-image is given: glibc and a shell are all opencode needs.
 DEFAULT_SANDBOX_IMAGE = "docker.io/library/debian:bookworm-slim"
@@ -43,34 +38,6 @@ DEFAULT_SANDBOX_IMAGE = "docker.io/library/debian:bookworm-slim"
 def new_run_id() -> str:
     """A short random id naming one run in logs and records."""
     return "run_" + os.urandom(6).hex()  # secrets.token_hex, without importing hmac and OpenSSL
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class RestartPolicy:
-    """How a supervised service is restarted after it fails."""
-
-    initial_delay: float = DEFAULT_BACKOFF_INITIAL
-    max_delay: float = DEFAULT_BACKOFF_MAX
-    reset_after: float = DEFAULT_BACKOFF_RESET_AFTER
-    max_failures: int = DEFAULT_MAX_FAILURES
-    start_timeout: float = DEFAULT_START_TIMEOUT
-    stop_timeout: float = DEFAULT_STOP_TIMEOUT
-
-    def __post_init__(self) -> None:
-        if self.initial_delay < 0 or self.max_delay < self.initial_delay:
-            raise ConfigError("restart policy: need 0 <= initial_delay <= max_delay")
-        if self.max_failures < 1:
-            raise ConfigError("restart policy: max_failures must be at least 1")
-        if self.start_timeout <= 0 or self.stop_timeout <= 0:
-            raise ConfigError("restart policy: timeouts must be positive")
-
-    def delay_for(self, failures: int) -> float:
-        """Delay before the restart that follows the ``failures``-th consecutive failure (1-based)."""
-        if failures < 1:
-            return 0.0
-        # 2**n overflows float for absurd n; the cap is reached long before 64 anyway.
-        exponent = min(failures - 1, 64)
-        return float(min(self.max_delay, self.initial_delay * (2**exponent)))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -25,7 +25,7 @@ import httpx
 import psutil
 import pytest
 
-from openwork.httplimits import FIRST_REQUEST_TIMEOUT
+from openwork.lifecycle.httplimits import FIRST_REQUEST_TIMEOUT
 from tests.helpers import ServerProcess, wait_for
 
 pytestmark = pytest.mark.e2e

@@ -11,7 +11,7 @@ import httpx
 import psutil
 import uvicorn
 
-from openwork.httplimits import FIRST_REQUEST_TIMEOUT
+from openwork.lifecycle.httplimits import FIRST_REQUEST_TIMEOUT
 from tests.helpers import ServerProcess, wait_for
 
 SLOW_CLIENTS = 300

@@ -11,7 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from openwork.events import EventBus
+from openwork.runtime.events import EventBus
 from tests.helpers import ServerProcess
 
 pytestmark = pytest.mark.anyio

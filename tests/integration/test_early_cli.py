@@ -17,7 +17,7 @@ import pytest
 
 from openwork.cli import early
 from openwork.errors import OpenworkError
-from openwork.gcpolicy import settle_after_start_up
+from openwork.lifecycle.gcpolicy import settle_after_start_up
 from tests.helpers import FIXTURES, pid_alive, wait_for
 
 FAKE = FIXTURES / "fake_opencode.py"

@@ -1,4 +1,4 @@
-"""A child started before its supervisor (``openwork.launch``) is adopted by the real spawner: its output,
+"""A child started before its supervisor (``openwork.lifecycle.launch``) is adopted by the real spawner: its output,
 its exit code, its whole tree on stop; and nothing is left when no supervisor ever takes it."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from openwork.config import RestartPolicy
 from openwork.supervisor.clock import MonotonicClock
+from openwork.supervisor.policy import RestartPolicy
 from openwork.supervisor.process import AsyncioSpawner
 from openwork.supervisor.records import ChildRecords
 from openwork.supervisor.service import Service

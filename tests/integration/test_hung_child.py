@@ -16,9 +16,8 @@ import psutil
 import pytest
 import structlog
 
-from openwork.config import RestartPolicy
 from openwork.supervisor.clock import MonotonicClock
-from openwork.supervisor.policy import Liveness
+from openwork.supervisor.policy import Liveness, RestartPolicy
 from openwork.supervisor.process import AsyncioSpawner, SpawnSpec
 from openwork.supervisor.service import HUNG_REASON, Service
 from openwork.supervisor.state import ServiceState

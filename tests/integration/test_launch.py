@@ -1,4 +1,4 @@
-"""``openwork.launch.prepare``: what it acquires, the opencode it starts before the server's imports, and
+"""``openwork.lifecycle.launch.prepare``: what it acquires, the opencode it starts before the server's imports, and
 that ``close`` gives everything back. The stand-in opencode is a real process on a real port."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import structlog
 
 from openwork.config import ServerConfig
 from openwork.errors import ConfigError
-from openwork.launch import LaunchLog, prepare
+from openwork.lifecycle.launch import LaunchLog, prepare
 from openwork.sidecars.resolver import SidecarSettings
 from tests.helpers import FIXTURES, pid_alive
 
@@ -107,7 +107,7 @@ def test_preloader_imports_in_its_thread_and_yields_the_cpu_once_opencode_is_spa
     (tmp_path / "pre_b.py").write_text("raise ImportError('broken on purpose')\n")
     (tmp_path / "pre_c.py").write_text("X = 1\n")
     code = (
-        "import os, sys; from openwork.launch import Preloader; from openwork.constants import BACKGROUND_NICENESS;"
+        "import os, sys; from openwork.lifecycle.launch import Preloader; from openwork.constants import BACKGROUND_NICENESS;"
         "base = os.getpriority(os.PRIO_PROCESS, 0);"
         "p = Preloader(('pre_a', 'pre_b', 'pre_c')); p.spawned(); p.start(); p.start(); assert p.wait(20);"
         "import pre_a; assert pre_a.NICE == min(19, base + BACKGROUND_NICENESS), (pre_a.NICE, base);"

@@ -12,9 +12,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from openwork.config import RestartPolicy
 from openwork.supervisor.clock import MonotonicClock
-from openwork.supervisor.policy import RestartWindow
+from openwork.supervisor.policy import RestartPolicy, RestartWindow
 from openwork.supervisor.process import AsyncioSpawner, SpawnSpec
 from openwork.supervisor.records import ChildRecords
 from openwork.supervisor.service import Service

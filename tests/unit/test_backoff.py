@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from openwork.config import RestartPolicy
 from openwork.errors import ConfigError
+from openwork.supervisor.policy import RestartPolicy
 
 
 def test_default_schedule_doubles_from_half_a_second_to_thirty() -> None:

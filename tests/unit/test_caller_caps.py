@@ -17,12 +17,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from openwork.api import AppContext
-from openwork.approvals import MAX_PENDING, MAX_PENDING_PER_TOKEN, ApprovalService, WriteDenied
+from openwork.approvals.service import MAX_PENDING, MAX_PENDING_PER_TOKEN, ApprovalService, WriteDenied
 from openwork.auth.principal import Principal, Role
+from openwork.auth.quota import CallerCap
 from openwork.errors import ConflictError
-from openwork.events import EventBus
 from openwork.files.sessions import MAX_SESSIONS, MAX_SESSIONS_PER_TOKEN, MAX_TTL_SECONDS, SessionStore
-from openwork.quota import CallerCap
+from openwork.runtime.events import EventBus
 from openwork.store.db import Database
 
 HOST = Principal(role=Role.HOST, subject="host", scope="owner")

@@ -48,7 +48,7 @@ def test_unknown_command_is_a_usage_error() -> None:
 
 _LOADED_WHILE_OPENCODE_BOOTS = (
     "asyncio", "ssl", "structlog", "psutil", "filelock", "tempfile", "shutil", "click", "typing", "hmac",
-    "secrets", "fastapi", "pydantic", "uvicorn", "httpx", "openwork.server", "openwork.supervisor.process",
+    "secrets", "fastapi", "pydantic", "uvicorn", "httpx", "openwork.lifecycle.server", "openwork.supervisor.process",
 )  # fmt: skip
 
 
@@ -56,7 +56,7 @@ def test_what_runs_before_opencode_is_spawned_imports_neither_click_nor_asyncio_
     # `openwork serve` starts opencode from openwork.cli.early (before click); the rest loads while it boots.
     code = (
         "import sys; import openwork.cli, openwork.cli.early, openwork.cli.fastparse, openwork.cli.serveconfig;"
-        "import openwork.launch, openwork.runtime.router, openwork.runtime.opencode, openwork.runtime.tools;"
+        "import openwork.lifecycle.launch, openwork.runtime.router, openwork.runtime.opencode, openwork.runtime.tools;"
         "print(','.join(m for m in sys.argv[1:] if m in sys.modules))"
     )
     done = subprocess.run(
@@ -70,7 +70,7 @@ def test_serve_path_does_not_import_http_stack_or_other_commands() -> None:
     # What `openwork serve` imports before it spawns opencode; the HTTP stack loads while opencode boots.
     code = (
         "import sys, click; from openwork.cli.app import cli; cli.get_command(click.Context(cli), 'serve');"
-        "import openwork.server;"
+        "import openwork.lifecycle.server;"
         "print(','.join(m for m in ('fastapi', 'uvicorn', 'httpx', 'rich', 'openwork.cli.status',"
         " 'openwork.cli.sidecars') if m in sys.modules))"
     )

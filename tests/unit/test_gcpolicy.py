@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from openwork import gcpolicy
+from openwork.lifecycle import gcpolicy
 
 
 @pytest.fixture

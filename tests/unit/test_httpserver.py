@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from openwork.api import AppContext, create_app
-from openwork.httpserver import build_server, warm_routes
+from openwork.lifecycle.httpserver import build_server, warm_routes
 from tests.apphelpers import asgi_client
 
 pytestmark = pytest.mark.anyio

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from openwork.config import RestartPolicy
 from openwork.errors import SupervisorError
 from openwork.runtime.control import _restart_until_running, version_of
 from openwork.sidecars.resolver import ResolvedBinary
+from openwork.supervisor.policy import RestartPolicy
 from openwork.supervisor.service import Service
 from openwork.supervisor.state import ServiceState
 from tests.fakes import Behaviour, FakeClock, FakeWorld

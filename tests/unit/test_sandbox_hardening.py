@@ -205,8 +205,8 @@ def test_the_driver_runs_the_workspace_owner_with_the_given_limits(
     import asyncio
 
     from openwork.auth.credentials import Credentials
-    from openwork.runtime import sandbox as driver_module
-    from openwork.runtime.sandbox import SandboxDriver
+    from openwork.sandbox import driver as driver_module
+    from openwork.sandbox.driver import SandboxDriver
     from openwork.sidecars.resolver import ResolvedBinary
 
     workspace = tmp_path / "ws"

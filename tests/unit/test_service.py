@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from openwork.config import RestartPolicy
 from openwork.errors import GaveUp, StartTimeout
+from openwork.supervisor.policy import RestartPolicy
 from openwork.supervisor.service import Service
 from openwork.supervisor.state import ServiceState, ServiceStatus
 from tests.fakes import Behaviour, FakeClock, FakeWorld

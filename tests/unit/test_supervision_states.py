@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 import structlog
 
-from openwork.config import RestartPolicy
 from openwork.errors import ConfigError, GaveUp, StartTimeout, SupervisorError
-from openwork.supervisor.policy import Liveness, RestartWindow
+from openwork.supervisor.policy import Liveness, RestartPolicy, RestartWindow
 from openwork.supervisor.service import HUNG_REASON, RestartOutcome, Service
 from openwork.supervisor.state import (
     TRANSITIONS,

@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 
 from openwork.api import AppContext, create_app
-from openwork.approvals import WriteDenied
+from openwork.approvals.service import WriteDenied
 from openwork.tui.app import Dashboard
 from openwork.tui.source import ApiSource
 from tests.apphelpers import make_context

@@ -9,14 +9,14 @@ from dataclasses import dataclass, field
 
 from openwork import __version__
 from openwork.api.streams import OpenStreams
-from openwork.approvals import ApprovalService
+from openwork.approvals.service import ApprovalService
 from openwork.auth.credentials import Credentials
 from openwork.auth.tokens import TokenService
 from openwork.config import ServerConfig
-from openwork.events import EventBus
 from openwork.files.service import FilesService
 from openwork.proxy.ownership import SessionOwnership
 from openwork.runtime.control import RuntimeControl
+from openwork.runtime.events import EventBus
 from openwork.runtime.gateway import OpencodeGateway
 from openwork.runtime.stack import Stack
 from openwork.workspaces.registry import WorkspaceRegistry

@@ -13,7 +13,7 @@ import structlog
 from openwork.api.streams import OpenStreams, RelayResponse, await_cleanup
 from openwork.constants import DEFAULT_SSE_KEEPALIVE, DEFAULT_SSE_QUEUE
 from openwork.errors import SupervisorError
-from openwork.events import Subscription
+from openwork.runtime.events import Subscription
 
 if TYPE_CHECKING:
     from openwork.runtime.gateway import OpencodeGateway

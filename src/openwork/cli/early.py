@@ -24,14 +24,14 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from openwork.launch import Launch
+    from openwork.lifecycle.launch import Launch
     from openwork.logging import LogHub
 
 __all__ = ["Begun", "LoggingSetup", "begin", "discard", "in_foreground", "speculate", "take"]
 
 
 class LoggingSetup:
-    """Sets logging up once, when first needed (see ``openwork.launch.LaunchLog``)."""
+    """Sets logging up once, when first needed (see ``openwork.lifecycle.launch.LaunchLog``)."""
 
     def __init__(self, config: ServerConfig, *, verbose: bool) -> None:
         self._config = config
@@ -50,7 +50,7 @@ class LoggingSetup:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Begun:
-    """A run's settings and what ``openwork.launch.prepare`` acquired for it (opencode perhaps started)."""
+    """A run's settings and what ``openwork.lifecycle.launch.prepare`` acquired for it (opencode perhaps started)."""
 
     values: Mapping[str, Any]
     config: ServerConfig
@@ -61,8 +61,8 @@ class Begun:
 def begin(values: Mapping[str, Any]) -> Begun:
     """Validate ``values`` (a serve-like command's flags) and acquire the run: lock, port, opencode."""
     from openwork.cli.serveconfig import server_config
-    from openwork.gcpolicy import relax_for_start_up
-    from openwork.launch import prepare
+    from openwork.lifecycle.gcpolicy import relax_for_start_up
+    from openwork.lifecycle.launch import prepare
 
     config = server_config(values)
     relax_for_start_up()  # until the server is ready (see gcpolicy)

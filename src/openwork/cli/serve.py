@@ -24,7 +24,7 @@ def run_server(values: Mapping[str, Any]) -> int:
     try:
         import asyncio
 
-        from openwork.server import ServeOptions, serve
+        from openwork.lifecycle.server import ServeOptions, serve
 
         opts = ServeOptions(
             json_output=bool(values["json_output"]),

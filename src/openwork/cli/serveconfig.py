@@ -6,9 +6,10 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from openwork.config import RestartPolicy, ServerConfig, default_data_dir, new_run_id
+from openwork.config import ServerConfig, default_data_dir, new_run_id
 from openwork.errors import ConfigError
 from openwork.sidecars.resolver import SidecarSettings
+from openwork.supervisor.policy import RestartPolicy
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

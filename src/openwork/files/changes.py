@@ -17,7 +17,7 @@ from pathlib import Path
 import structlog
 
 from openwork.files.tempjournal import TEMP_PREFIX
-from openwork.libc import libc
+from openwork.lifecycle.libc import libc
 
 __all__ = ["Change", "ChangeLog", "InotifyWatcher"]
 

@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from openwork.approvals import ApprovalService
+from openwork.approvals.service import ApprovalService
 from openwork.auth.principal import Access, Principal
 from openwork.errors import ForbiddenError, NotFoundError, OpenworkError, ValidationError, storage_full
 from openwork.files import catalog, ops
 from openwork.files.changes import ChangeLog, InotifyWatcher
 from openwork.files.pathrules import check_path, open_root
+from openwork.files.protected import CODE_CONFIG, ProtectedSet, touches
 from openwork.files.sessions import FileSession, SessionStore
 from openwork.files.tempjournal import JOURNAL_NAME, TempJournal
-from openwork.protected import CODE_CONFIG, ProtectedSet, touches
 from openwork.workspaces.registry import WorkspaceRegistry
 
 __all__ = ["Caps", "FilesService"]

@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from openwork.auth.quota import CallerCap
 from openwork.errors import NotFoundError
-from openwork.quota import CallerCap
 
 __all__ = [
     "DEFAULT_TTL_SECONDS",

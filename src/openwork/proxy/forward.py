@@ -10,7 +10,7 @@ import httpx
 
 from openwork.auth.principal import Principal
 from openwork.errors import ForbiddenError, ValidationError
-from openwork.protected import ProtectedSet
+from openwork.files.protected import ProtectedSet
 from openwork.proxy.ownership import SessionOwnership
 from openwork.proxy.pinning import Folder, body_field, pin_body, pin_headers, pin_query
 from openwork.proxy.policy import Operation, authorize, match, split_path

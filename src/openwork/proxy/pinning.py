@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from openwork.errors import ForbiddenError, ValidationError
-from openwork.protected import ProtectedSet
+from openwork.files.protected import ProtectedSet
 from openwork.proxy.policy import Operation
 from openwork.proxy.table import BODY_LOC, CWD, NO_WS
 

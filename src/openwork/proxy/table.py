@@ -6,7 +6,7 @@ opencode process: host, client token and owner tokens not limited to workspaces 
 ``LOC`` the operation takes ``location[...]`` in the query, ``BODY_LOC`` / ``CWD`` / ``NO_WS`` its JSON
 body carries a directory selector (see ``proxy.pinning``), ``PROC`` it starts a process (a terminal, a
 shell command), so ``--approval manual`` holds it for the host like a file write; ``FILE`` / ``SEARCH`` it
-reads files by path / searches them (see ``openwork.protected``).
+reads files by path / searches them (see ``openwork.files.protected``).
 
 A test loads the live ``/doc`` and fails when an operation is missing here or classified twice.
 """

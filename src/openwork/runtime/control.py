@@ -16,7 +16,7 @@ import structlog
 
 from openwork import __version__
 from openwork.errors import ConflictError, OpenworkError, ValidationError
-from openwork.events import EventBus
+from openwork.runtime.events import EventBus
 from openwork.runtime.stack import Stack
 from openwork.sidecars.components import OPENCODE_VERSION
 from openwork.sidecars.resolver import ResolvedBinary, Resolver, SidecarSettings

@@ -68,7 +68,7 @@ def opencode_host(config: ServerConfig) -> str:
 
 def opencode_spec(*, binary: Path, host: str, port: int, env: Mapping[str, str], workspace: Path) -> SpawnSpec:
     """``opencode serve`` on ``host:port`` in ``workspace``: what the driver spawns, and what
-    ``openwork.launch`` starts early for the spawner to adopt (it compares the two)."""
+    ``openwork.lifecycle.launch`` starts early for the spawner to adopt (it compares the two)."""
     argv = (str(binary), "serve", "--hostname", host, "--port", str(port))
     return SpawnSpec(name="opencode", argv=argv, env=env, cwd=workspace)
 
@@ -87,7 +87,7 @@ class OpencodeDriver:
         preferred_port: int,
         first_port: int | None = None,
     ) -> None:
-        """``first_port``: the port an early-started child (``openwork.launch``) already listens on; the
+        """``first_port``: the port an early-started child (``openwork.lifecycle.launch``) already listens on; the
         first ``prepare`` returns exactly its spec, so the spawner adopts it instead of starting another."""
         self.binary = binary
         self.workspace = workspace

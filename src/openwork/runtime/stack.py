@@ -12,12 +12,12 @@ import structlog
 from openwork.auth.credentials import Credentials
 from openwork.config import ServerConfig
 from openwork.errors import SupervisorError
-from openwork.events import EventBus
 from openwork.logging import LogHub
+from openwork.runtime.events import EventBus
 from openwork.runtime.opencode import OpencodeDriver, opencode_host, stack_opencode_env
 from openwork.runtime.router import RouterDriver
-from openwork.runtime.sandbox import SandboxDriver
 from openwork.runtime.tools import router_state_file
+from openwork.sandbox.driver import SandboxDriver
 from openwork.sandbox.engine import ContainerEngine
 from openwork.sandbox.mounts import Mount
 from openwork.sidecars.resolver import ResolvedBinary
@@ -63,7 +63,7 @@ class Stack:
         sandbox: SandboxSetup | None = None,
         early: EarlyChild | None = None,
     ) -> None:
-        """``early``: opencode already started by ``openwork.launch`` (which reaped leftovers first); the
+        """``early``: opencode already started by ``openwork.lifecycle.launch`` (which reaped leftovers first); the
         first start adopts it. Not with a sandbox or a custom spawner."""
         if early is not None and (sandbox is not None or spawner is not None):
             raise ValueError("an early-started opencode is adopted by the stack's own spawner only")

@@ -97,7 +97,7 @@ class Resolver:
         on_hashing: Callable[[], None] | None = None,
     ) -> None:
         """``on_hashing``: called just before a binary is hashed to verify it (a cache hit re-hashes
-        ~185 MB): the caller may put the other cores to work meanwhile (``openwork.launch``)."""
+        ~185 MB): the caller may put the other cores to work meanwhile (``openwork.lifecycle.launch``)."""
         self.settings = settings
         self.progress = progress or NullProgress()
         self._manifest: Manifest | None = None

@@ -1,4 +1,5 @@
-"""Supervision settings that sit next to ``RestartPolicy``: the liveness probe and the windowed budget."""
+"""Supervision settings: the restart policy (backoff, give-up, deadlines), the liveness probe and the
+windowed budget."""
 
 from __future__ import annotations
 
@@ -7,18 +8,52 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from openwork.constants import (
+    DEFAULT_BACKOFF_INITIAL,
+    DEFAULT_BACKOFF_MAX,
+    DEFAULT_BACKOFF_RESET_AFTER,
     DEFAULT_LIVENESS_FAILURES,
     DEFAULT_LIVENESS_INTERVAL,
     DEFAULT_LIVENESS_TIMEOUT,
+    DEFAULT_MAX_FAILURES,
     DEFAULT_RESTART_WINDOW,
     DEFAULT_RESTART_WINDOW_MAX,
+    DEFAULT_START_TIMEOUT,
+    DEFAULT_STOP_TIMEOUT,
 )
 from openwork.errors import ConfigError
 
-__all__ = ["WINDOW_MAX_ENV", "WINDOW_MS_ENV", "FailureWindow", "Liveness", "RestartWindow"]
+__all__ = ["WINDOW_MAX_ENV", "WINDOW_MS_ENV", "FailureWindow", "Liveness", "RestartPolicy", "RestartWindow"]
 
 WINDOW_MAX_ENV = "OPENWORK_RESTART_WINDOW_MAX"
 WINDOW_MS_ENV = "OPENWORK_RESTART_WINDOW_MS"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RestartPolicy:
+    """How a supervised service is restarted after it fails."""
+
+    initial_delay: float = DEFAULT_BACKOFF_INITIAL
+    max_delay: float = DEFAULT_BACKOFF_MAX
+    reset_after: float = DEFAULT_BACKOFF_RESET_AFTER
+    max_failures: int = DEFAULT_MAX_FAILURES
+    start_timeout: float = DEFAULT_START_TIMEOUT
+    stop_timeout: float = DEFAULT_STOP_TIMEOUT
+
+    def __post_init__(self) -> None:
+        if self.initial_delay < 0 or self.max_delay < self.initial_delay:
+            raise ConfigError("restart policy: need 0 <= initial_delay <= max_delay")
+        if self.max_failures < 1:
+            raise ConfigError("restart policy: max_failures must be at least 1")
+        if self.start_timeout <= 0 or self.stop_timeout <= 0:
+            raise ConfigError("restart policy: timeouts must be positive")
+
+    def delay_for(self, failures: int) -> float:
+        """Delay before the restart that follows the ``failures``-th consecutive failure (1-based)."""
+        if failures < 1:
+            return 0.0
+        # 2**n overflows float for absurd n; the cap is reached long before 64 anyway.
+        exponent = min(failures - 1, 64)
+        return float(min(self.max_delay, self.initial_delay * (2**exponent)))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

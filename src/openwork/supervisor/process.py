@@ -170,7 +170,7 @@ async def _read_lines(stream: asyncio.StreamReader, name: str, on_line: LineCall
 
 
 class _AdoptedProcess:
-    """A child started by ``subprocess.Popen`` (see ``openwork.launch``), behind the surface of an
+    """A child started by ``subprocess.Popen`` (see ``openwork.lifecycle.launch``), behind the surface of an
     ``asyncio.subprocess.Process``: its pipes become stream readers and its exit arrives through a pidfd,
     so the loop never blocks and no thread waits on it."""
 
@@ -217,7 +217,7 @@ class AsyncioSpawner:
     """Spawns real processes on the running asyncio loop (which must be the main thread's, because
     the parent-death signal follows the thread that forked).
 
-    ``adopt``: a child already started for the first spawn (``openwork.launch``). The first spawn with
+    ``adopt``: a child already started for the first spawn (``openwork.lifecycle.launch``). The first spawn with
     the same argv takes it over instead of starting another; ``discard`` kills it if none ever does.
     """
 

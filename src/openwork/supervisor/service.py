@@ -10,12 +10,11 @@ from typing import Protocol
 
 import structlog
 
-from openwork.config import RestartPolicy
 from openwork.constants import DEFAULT_HEALTH_POLL_INTERVAL
 from openwork.errors import GaveUp, StartTimeout, SupervisorError
 from openwork.supervisor.clock import Clock, wait_first
 from openwork.supervisor.liveness import await_healthy, watch
-from openwork.supervisor.policy import FailureWindow, Liveness, RestartWindow
+from openwork.supervisor.policy import FailureWindow, Liveness, RestartPolicy, RestartWindow
 from openwork.supervisor.process import ProcessHandle, Spawner, SpawnSpec
 from openwork.supervisor.state import (
     ExitInfo,

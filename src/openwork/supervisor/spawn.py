@@ -1,6 +1,6 @@
 """How a child is started: argv only, a complete environment, its own process group, the parent-death signal.
 
-Import-light on purpose (no asyncio, psutil or structlog): ``openwork.launch`` starts opencode through
+Import-light on purpose (no asyncio, psutil or structlog): ``openwork.lifecycle.launch`` starts opencode through
 :func:`start_child` before the rest of the server is imported, and the supervisor adopts that child.
 """
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from openwork.errors import SupervisorError
-from openwork.libc import libc
+from openwork.lifecycle.libc import libc
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from openwork.auth.credentials import Credentials, OpencodeLogin, load_credentials
 from openwork.config import ServerConfig
 from openwork.errors import ConfigError, OpenworkError
-from openwork.priority import lower_this_thread
+from openwork.lifecycle.priority import lower_this_thread
 from openwork.runtime.ports import bind_listener, pick_port
 from openwork.sidecars.progress import CallbackProgress
 from openwork.sidecars.resolver import ResolvedBinary, Resolver
@@ -46,11 +46,11 @@ PRELOAD_MODULES = (
     "structlog",
     "psutil",
     "httpx",
-    "openwork.server",
+    "openwork.lifecycle.server",
     "fastapi",
     "uvicorn",
     "openwork.api",
-    "openwork.httpserver",
+    "openwork.lifecycle.httpserver",
 )
 
 

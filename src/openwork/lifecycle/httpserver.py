@@ -16,7 +16,7 @@ import uvicorn
 
 from openwork.api import AppContext, create_app
 from openwork.api.streams import OpenStreams
-from openwork.httplimits import KEEP_ALIVE_TIMEOUT, MAX_CONNECTIONS, FirstRequestDeadline, raise_fd_limit
+from openwork.lifecycle.httplimits import KEEP_ALIVE_TIMEOUT, MAX_CONNECTIONS, FirstRequestDeadline, raise_fd_limit
 
 __all__ = ["HTTP_SHUTDOWN_TIMEOUT", "EmbeddedServer", "build_server"]
 

@@ -23,11 +23,11 @@ from openwork.auth.credentials import Credentials
 from openwork.config import ServerConfig
 from openwork.constants import BACKGROUND_NICENESS
 from openwork.errors import OpenworkError
-from openwork.events import EventBus
-from openwork.gcpolicy import settle_after_start_up
-from openwork.launch import Launch
+from openwork.lifecycle.gcpolicy import settle_after_start_up
+from openwork.lifecycle.launch import Launch
+from openwork.lifecycle.priority import lower_this_thread
 from openwork.logging import LogHub
-from openwork.priority import lower_this_thread
+from openwork.runtime.events import EventBus
 from openwork.runtime.stack import Stack
 from openwork.sidecars.resolver import ResolvedBinary
 from openwork.store.atomic import write_atomic
@@ -35,7 +35,7 @@ from openwork.store.db import Database
 
 if TYPE_CHECKING:
     from openwork.api.context import AppContext
-    from openwork.httpserver import EmbeddedServer
+    from openwork.lifecycle.httpserver import EmbeddedServer
     from openwork.runtime.hotreload import HotReloader
 
 __all__ = ["EXIT_SIGINT", "EXIT_SIGTERM", "ServeOptions", "serve"]
@@ -142,7 +142,7 @@ async def _first(*aws: asyncio.Future[Any]) -> None:
 
 async def serve(config: ServerConfig, hub: LogHub, launch: Launch, opts: ServeOptions | None = None) -> int:
     """Run the server until a signal, a required service giving up, or (with ``--check``) the end of
-    the checks. Returns the process exit code. ``launch``: what ``openwork.launch.prepare`` acquired
+    the checks. Returns the process exit code. ``launch``: what ``openwork.lifecycle.launch.prepare`` acquired
     (opencode perhaps already started); its caller releases it."""
     opts = opts or ServeOptions()
     run: _Run | None = None
@@ -222,11 +222,11 @@ class _Run:
         # Runs in a worker thread: the heavy imports and the database's migrations and integrity check
         # overlap with opencode's own start-up.
         from openwork.api.context import AppContext
-        from openwork.approvals import ApprovalService
+        from openwork.approvals.service import ApprovalService
         from openwork.auth.tokens import TokenService
+        from openwork.files.protected import ProtectedSet
         from openwork.files.service import FilesService
-        from openwork.httpserver import build_server
-        from openwork.protected import ProtectedSet
+        from openwork.lifecycle.httpserver import build_server
         from openwork.runtime.control import RuntimeControl
         from openwork.runtime.gateway import OpencodeGateway
         from openwork.supervisor.state import ServiceState
@@ -338,7 +338,7 @@ class _Run:
             _print_ready(_connect_info(ctx, self.binary, self.stack), self.credentials, self.opts)
             after_ready = loop.call_later(AFTER_READY_DELAY, _after_ready_in_background, http.config.app)
             if self.opts.check or self.opts.check_events:
-                checks = importlib.import_module("openwork.checks")
+                checks = importlib.import_module("openwork.lifecycle.checks")
                 code = 0 if await checks.run_checks(ctx, self.stack, events=self.opts.check_events) else 1
                 return code
             failed = asyncio.create_task(self.stack.wait_failed())
@@ -382,7 +382,7 @@ def _after_ready_in_background(app: Any) -> None:
     own lock, so a request that needs one meanwhile waits for it, as it would without this."""
 
     def run() -> None:
-        from openwork.httpserver import warm_routes  # loaded by the build thread already
+        from openwork.lifecycle.httpserver import warm_routes  # loaded by the build thread already
 
         try:
             asyncio.run(warm_routes(app))

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from openwork.auth.quota import CallerCap
 from openwork.errors import ForbiddenError, NotFoundError
-from openwork.events import EventBus
-from openwork.quota import CallerCap
+from openwork.runtime.events import EventBus
 from openwork.store.db import Database
 
 __all__ = [

@@ -1,0 +1,1 @@
+"""Writes that wait for the host's decision (manual approval mode)."""
