@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from openwork.auth.tokens import TokenService
 from openwork.config import ServerConfig
 from openwork.files.protected import ProtectedSet
 from openwork.files.service import FilesService
+from openwork.files.sessions import SessionStore
 from openwork.logging import configure_logging
 from openwork.runtime.control import RuntimeControl
 from openwork.runtime.events import EventBus
@@ -24,8 +27,32 @@ from openwork.store.db import Database
 from openwork.workspaces.registry import WorkspaceRegistry
 
 
+class StepClock:
+    """Wall-clock time that a test moves forward instead of sleeping: the clock ``make_context`` gives
+    the token service and the file sessions (their public ``clock`` parameter), found with ``clock_of``."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+# Keyed by the context's token service: the context itself (a slotted dataclass) cannot be weakly referenced.
+_CLOCKS: weakref.WeakKeyDictionary[TokenService, StepClock] = weakref.WeakKeyDictionary()
+
+
+def clock_of(ctx: AppContext) -> StepClock:
+    """The clock a ``make_context`` context's tokens and file sessions read."""
+    return _CLOCKS[ctx.tokens]
+
+
 def make_context(data_dir: Path, workspace: Path, **config_overrides: Any) -> AppContext:
     config = ServerConfig(workspace=workspace, data_dir=data_dir, port=0, **config_overrides)
+    clock = StepClock()
     hub = configure_logging(fmt="json", run_id=config.run_id)
     creds = load_credentials(data_dir)
     hub.redactor.add(*creds.values())
@@ -45,23 +72,27 @@ def make_context(data_dir: Path, workspace: Path, **config_overrides: Any) -> Ap
         hub=hub,
         bus=bus,
     )
-    db = Database(config.db_path)
+    db = Database(config.dirs.db)
     registry = WorkspaceRegistry(db)
     approvals = ApprovalService(db=db, bus=bus, mode=config.approval_mode, timeout_ms=config.approval_timeout_ms)
+    tokens = TokenService(db, clock=clock)
+    _CLOCKS[tokens] = clock
+    files = FilesService(
+        registry=registry,
+        approvals=approvals,
+        protected=ProtectedSet.for_server(data_dir=data_dir, sidecar_dir=config.sidecar_dir),
+        allow_config_write=config.files_allow_config_write,
+        state_dir=config.dirs.state,
+    )
+    files.sessions = SessionStore(clock=clock)  # FilesService makes its own, on the real clock
     return AppContext(
         config=config,
         credentials=creds,
-        tokens=TokenService(db),
+        tokens=tokens,
         bus=bus,
         stack=stack,
         registry=registry,
-        files=FilesService(
-            registry=registry,
-            approvals=approvals,
-            protected=ProtectedSet.for_server(data_dir=data_dir, sidecar_dir=config.sidecar_dir),
-            allow_config_write=config.files_allow_config_write,
-            state_dir=config.state_dir,
-        ),
+        files=files,
         approvals=approvals,
         runtime=RuntimeControl(stack=stack, settings=config.sidecar_settings(), bus=bus),
         gateway=OpencodeGateway(stack.driver, lambda: False),  # opencode never runs in these tests

@@ -108,6 +108,9 @@ class FakeWorld:
         self.spawn_times.append(self.clock.now())
         return handle
 
+    async def after_exit(self) -> None:
+        pass
+
     async def prepare(self) -> SpawnSpec:
         return SpawnSpec(name="svc", argv=("svc",), env={}, cwd=Path("/"))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -9,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,9 +25,20 @@ FIXTURES = Path(__file__).parent / "fixtures" / "bin"
 
 
 def serve_args(workspace: Path | str, opencode_bin: Path | str, *extra: str) -> list[str]:
-    """`openwork serve` arguments for a test: any free port, the given opencode allowed as external."""
-    port = ["--port", "0"]
-    return ["--workspace", str(workspace), *port, "--allow-external", "--opencode-bin", str(opencode_bin), *extra]
+    """`openwork serve` arguments for a test: any free port for the server and for opencode (no test
+    asks for the default 4096, so parallel runs and a developer's own server never collide), the
+    given opencode allowed as external."""
+    ports = ["--port", "0", "--opencode-port", "0"]
+    return ["--workspace", str(workspace), *ports, "--allow-external", "--opencode-bin", str(opencode_bin), *extra]
+
+
+@contextlib.contextmanager
+def refused_url() -> Iterator[str]:
+    """An ``http://127.0.0.1:<port>`` URL that refuses connections while the block runs: its port is
+    bound (nobody else can take it) and never listened on. Never a literal port that might be served."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 def free_port() -> int:

@@ -9,30 +9,28 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from openwork.constants import (
     DEFAULT_APPROVAL_TIMEOUT_MS,
+    DEFAULT_HOT_RELOAD_COOLDOWN_MS,
+    DEFAULT_HOT_RELOAD_DEBOUNCE_MS,
     DEFAULT_OPENCODE_PORT,
     DEFAULT_PORT,
+    DEFAULT_SANDBOX_IMAGE,
     LOOPBACK,
 )
 from openwork.errors import ConfigError
-from openwork.paths import default_data_dir
-from openwork.supervisor.policy import RestartPolicy
+from openwork.paths import DataDir, default_data_dir
+from openwork.supervisor.policy import RestartPolicy, RestartWindow
 
-TYPE_CHECKING = False  # typing itself loads after the spawn (see openwork.lifecycle.launch)
 if TYPE_CHECKING:  # the resolver's imports stay off the thin CLI's path
-    from typing import Literal
-
     from openwork.sandbox.policy import SandboxLimits
     from openwork.sidecars.resolver import SidecarSettings
 
-    LogFormat = Literal["pretty", "json"]
+LogFormat = Literal["pretty", "json"]
 
 __all__ = ["LogFormat", "ServerConfig", "default_data_dir", "new_run_id"]
-
-# What `--sandbox` runs when no --sandbox-image is given: glibc and a shell are all opencode needs.
-DEFAULT_SANDBOX_IMAGE = "docker.io/library/debian:bookworm-slim"
 
 
 def new_run_id() -> str:
@@ -71,9 +69,11 @@ class ServerConfig:
     sandbox_network: str = "default"  # default | none
     router: bool | None = None  # None: decided by env, workspace config, or whether it is configured
     router_required: bool = False
-    hot_reload_debounce_ms: int = 700
-    hot_reload_cooldown_ms: int = 1500
+    router_port: int = 0  # the router's health port; 0: a free one (3005 is often taken by dev servers)
+    hot_reload_debounce_ms: int = DEFAULT_HOT_RELOAD_DEBOUNCE_MS
+    hot_reload_cooldown_ms: int = DEFAULT_HOT_RELOAD_COOLDOWN_MS
     policy: RestartPolicy = field(default_factory=RestartPolicy)
+    window: RestartWindow = field(default_factory=RestartWindow)  # the windowed restart budget
 
     def __post_init__(self) -> None:
         if self.host not in (LOOPBACK, "localhost", "::1"):
@@ -105,19 +105,13 @@ class ServerConfig:
         )
 
     @property
-    def state_dir(self) -> Path:
-        """Runtime records (children, server record, lock)."""
-        return self.data_dir / "run"
-
-    @property
-    def db_path(self) -> Path:
-        return self.data_dir / "openwork.db"
+    def dirs(self) -> DataDir:
+        """The data dir's layout."""
+        return DataDir(self.data_dir)
 
     @property
     def sidecar_dir(self) -> Path:
-        if self.sidecars is not None:
-            return self.sidecars.sidecar_dir
-        return Path(os.environ.get("OPENWORK_SIDECAR_DIR") or self.data_dir / "sidecars")
+        return self.sidecars.sidecar_dir if self.sidecars is not None else self.dirs.sidecars
 
     def sidecar_settings(self) -> SidecarSettings:
         from openwork.sidecars.resolver import SidecarSettings

@@ -10,6 +10,8 @@ __all__ = [
     "DEFAULT_BACKOFF_RESET_AFTER",
     "DEFAULT_HEALTH_POLL_INTERVAL",
     "DEFAULT_HEALTH_REQUEST_TIMEOUT",
+    "DEFAULT_HOT_RELOAD_COOLDOWN_MS",
+    "DEFAULT_HOT_RELOAD_DEBOUNCE_MS",
     "DEFAULT_HTTP_TIMEOUT",
     "DEFAULT_LIVENESS_FAILURES",
     "DEFAULT_LIVENESS_INTERVAL",
@@ -22,12 +24,14 @@ __all__ = [
     "DEFAULT_PORT",
     "DEFAULT_RESTART_WINDOW",
     "DEFAULT_RESTART_WINDOW_MAX",
+    "DEFAULT_SANDBOX_IMAGE",
     "DEFAULT_SSE_KEEPALIVE",
     "DEFAULT_SSE_QUEUE",
     "DEFAULT_START_PROBE_TIMEOUT",
     "DEFAULT_START_TIMEOUT",
     "DEFAULT_STOP_TIMEOUT",
     "DEFAULT_VERSION_TIMEOUT",
+    "HTTP_SHUTDOWN_TIMEOUT",
     "LOOPBACK",
     "MAX_TOKEN_CHARS",
 ]
@@ -42,6 +46,11 @@ DEFAULT_HEALTH_REQUEST_TIMEOUT = 2.0  # one health probe of a running service
 # during start we give up on a probe quickly and send the next one instead.
 DEFAULT_START_PROBE_TIMEOUT = 0.5
 DEFAULT_STOP_TIMEOUT = 10.0  # SIGTERM -> SIGKILL
+HTTP_SHUTDOWN_TIMEOUT = 5  # seconds the HTTP server drains at a stop; open event streams end first
+DEFAULT_HOT_RELOAD_DEBOUNCE_MS = 700  # quiet time after a config change before the instance is disposed
+DEFAULT_HOT_RELOAD_COOLDOWN_MS = 1500  # at most one dispose per workspace in this long
+# What `--sandbox` runs when no --sandbox-image is given: glibc and a shell are all opencode needs.
+DEFAULT_SANDBOX_IMAGE = "docker.io/library/debian:bookworm-slim"
 DEFAULT_BACKOFF_INITIAL = 0.5  # first restart delay
 DEFAULT_BACKOFF_MAX = 30.0  # restart delay cap
 DEFAULT_BACKOFF_RESET_AFTER = 60.0  # healthy this long -> failure count resets

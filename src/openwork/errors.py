@@ -1,4 +1,5 @@
-"""The one exception tree. Translated to HTTP in ``api.envelope`` and to exit codes in ``cli.output``."""
+"""The one exception tree. Translated to HTTP in ``openwork.api.envelope`` and to exit codes in
+``openwork.cli.output``. (``supervisor.state.IllegalTransition`` is an AssertionError on purpose: a bug.)"""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import errno
 
 __all__ = [
     "STORAGE_FULL_ERRNOS",
+    "ArchiveError",
     "AuthError",
     "ConfigError",
     "ConflictError",
     "ForbiddenError",
     "GaveUp",
+    "Held",
     "InsufficientStorage",
     "IntegrityError",
     "NotFoundError",
@@ -23,7 +26,10 @@ __all__ = [
     "StartTimeout",
     "StoreError",
     "SupervisorError",
+    "Unreachable",
     "ValidationError",
+    "WireError",
+    "WriteDenied",
     "storage_full",
 ]
 
@@ -107,6 +113,20 @@ class RequestTimeout(OpenworkError):
     status = 408
 
 
+class WriteDenied(ForbiddenError):
+    """The host denied a write, or did not decide in time; nothing was written."""
+
+    code = "write_denied"
+
+
+class Unreachable(OpenworkError):
+    """No server answered at the URL."""
+
+
+class WireError(OpenworkError):
+    """The server could not be reached or answered something that is not HTTP (the thin CLI's wire)."""
+
+
 class ServerBusy(OpenworkError):
     """A bounded resource stayed taken for longer than the request may wait; try again."""
 
@@ -125,8 +145,18 @@ class InsufficientStorage(StoreError):
     status = 507
 
 
+class Held(StoreError):
+    """Another process holds the lock."""
+
+
 class SidecarError(OpenworkError):
     """A sidecar binary could not be resolved, fetched or run."""
+
+
+class ArchiveError(SidecarError):
+    """A downloaded archive is malformed or unsafe to unpack."""
+
+    code = "bad_archive"
 
 
 class IntegrityError(SidecarError):

@@ -70,9 +70,6 @@ class LogEntry:
     level: str
     text: str
 
-    def to_json(self) -> dict[str, Any]:
-        return {"seq": self.seq, "at": self.at, "service": self.service, "level": self.level, "text": self.text}
-
 
 class LogHub:
     """The sink: renders records, keeps a ring of recent lines per service."""

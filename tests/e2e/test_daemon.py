@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import OPENWORK, pid_alive, wait_for
+from tests.helpers import OPENWORK, pid_alive, refused_url, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -20,6 +20,7 @@ def cli_env(isolated_env: Path, opencode_bin: Path) -> Iterator[dict[str, str]]:
     env = {
         **os.environ,
         "OPENWORK_PORT": "0",
+        "OPENWORK_OPENCODE_PORT": "0",  # any free port: never the default 4096
         "OPENWORK_ALLOW_EXTERNAL": "1",
         "OPENWORK_OPENCODE_BIN": str(opencode_bin),
     }
@@ -93,17 +94,19 @@ def test_stale_records_are_cleaned_up(cli_env: dict[str, str], isolated_env: Pat
     run.mkdir(parents=True)
     dead = subprocess.Popen(["true"])
     dead.wait()
-    (run / "server.json").write_text(
-        json.dumps({"url": "http://127.0.0.1:9", "pid": dead.pid, "createTime": 1.0, "runId": "old"})
-    )
-    (run / "daemon.json").write_text(json.dumps({"pid": dead.pid, "createTime": 1.0}))
-    started = ok_json(cli_env, "daemon", "start")
+    with refused_url() as stale_url:
+        (run / "server.json").write_text(
+            json.dumps({"url": stale_url, "pid": dead.pid, "createTime": 1.0, "runId": "old"})
+        )
+        (run / "daemon.json").write_text(json.dumps({"pid": dead.pid, "createTime": 1.0}))
+        started = ok_json(cli_env, "daemon", "start")
     assert started["reused"] is False and started["healthy"] is True
-    assert started["url"] != "http://127.0.0.1:9"
+    assert started["url"] != stale_url
 
 
 def test_explicit_url_never_starts_a_daemon(cli_env: dict[str, str]) -> None:
-    done = cli(cli_env, "workspace", "list", "--openwork-url", "http://127.0.0.1:9", "--token", "x" * 20)
+    with refused_url() as url:
+        done = cli(cli_env, "workspace", "list", "--openwork-url", url, "--token", "x" * 20)
     assert done.returncode != 0
-    assert "cannot reach the OpenWork server at http://127.0.0.1:9" in done.stderr
+    assert f"cannot reach the OpenWork server at {url}" in done.stderr
     assert cli(cli_env, "daemon", "status").returncode == 1  # nothing was started

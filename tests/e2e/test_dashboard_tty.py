@@ -22,7 +22,12 @@ TMUX = shutil.which("tmux")
 
 @pytest.fixture
 def env(isolated_env: Path, opencode_bin: Path) -> Iterator[dict[str, str]]:
-    values = {**os.environ, "OPENWORK_ALLOW_EXTERNAL": "1", "OPENWORK_OPENCODE_BIN": str(opencode_bin)}
+    values = {
+        **os.environ,
+        "OPENWORK_ALLOW_EXTERNAL": "1",
+        "OPENWORK_OPENCODE_BIN": str(opencode_bin),
+        "OPENWORK_OPENCODE_PORT": "0",  # any free port: never the default 4096
+    }
     yield values
     subprocess.run([*OPENWORK, "daemon", "stop"], env=values, capture_output=True, timeout=60)
 

@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -82,8 +81,7 @@ def test_upgrade_to_an_older_real_release_through_the_cli(
 ) -> None:
     env = {**os.environ, "npm_config_cache": str(npm_cache)}
     real_server(env=env)
-    started = time.monotonic()
-    done = subprocess.run(
+    done = subprocess.run(  # its timeout is a deadline for a hang (a real download), not a measurement
         [*OPENWORK, "runtime", "upgrade", "--opencode-version", OLDER, "--json"],
         capture_output=True,
         text=True,
@@ -102,4 +100,4 @@ def test_upgrade_to_an_older_real_release_through_the_cli(
     opencode = status["services"][0]
     assert opencode["state"] == "running" and opencode["source"] == "downloaded"
     assert f"/opencode/{OLDER}/" in opencode["binaryPath"]
-    assert status["upgrade"]["state"] == "completed" and time.monotonic() - started < 600
+    assert status["upgrade"]["state"] == "completed"

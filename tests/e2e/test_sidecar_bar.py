@@ -47,7 +47,8 @@ def test_fetch_through_npm_then_serve_the_cached_binary(
     # ...and `openwork serve` runs that verified binary (no --allow-external, no --opencode-bin).
     workspace = tmp_path / "ws"
     workspace.mkdir()
-    server = ServerProcess(["--workspace", str(workspace), "--port", "0", "--sidecar-dir", str(sidecars)], env=env)
+    args = ["--workspace", str(workspace), "--port", "0", "--opencode-port", "0", "--sidecar-dir", str(sidecars)]
+    server = ServerProcess(args, env=env)
     serve.append(server)
     server.start(log_file=tmp_path / "serve.log")
     with server.client() as client:

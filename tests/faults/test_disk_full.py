@@ -47,7 +47,7 @@ def _server(data_dir: Path, workspace: Path, **overrides: Any) -> Iterator[AppCo
         registry=ctx.registry,
         approvals=ctx.approvals,
         protected=ctx.files.protected,
-        state_dir=ctx.config.state_dir,
+        state_dir=ctx.config.dirs.state,
     )
     try:
         yield ctx

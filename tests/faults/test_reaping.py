@@ -285,18 +285,18 @@ def test_a_dead_servers_children_started_with_its_nonce_are_all_reaped(
         assert spawned.alive() == []
 
 
-# A server in miniature: starts a child the way the spawner does (``start_child``), records it the way
+# A server in miniature: starts a child the way the spawner does (``child_options``), records it the way
 # the spawner does, and waits to be SIGKILLed. The child starts a grandchild in its group and one
 # that leaves the group and the session; only the nonce in their environment ties the latter to us.
 FAKE_SERVER = """
 import json, sys
 from pathlib import Path
 from openwork.supervisor.records import ChildRecord, ChildRecords
-from openwork.supervisor.spawn import SpawnSpec, start_child
-import psutil
+from openwork.supervisor.spawn import SpawnSpec, child_options
+import psutil, subprocess
 argv = (sys.executable, "-c", sys.argv[2])
 spec = SpawnSpec(name="opencode", argv=argv, env={"PATH": "/usr/bin:/bin"}, cwd=Path.cwd())
-child = start_child(spec)
+child = subprocess.Popen(spec.argv, **child_options(spec))
 escapee = child.stdout.readline().decode().strip()
 created = psutil.Process(child.pid).create_time()
 record = ChildRecord.for_child(service="opencode", pid=child.pid, pgid=child.pid, create_time=created)

@@ -54,12 +54,12 @@ def _fds(*under: Path) -> set[str]:
 def _files_service(ctx: AppContext) -> FilesService:
     """A file service as the server builds it at start: over the same data dir, with the journal."""
     return FilesService(
-        registry=ctx.registry, approvals=ctx.approvals, protected=ctx.files.protected, state_dir=ctx.config.state_dir
+        registry=ctx.registry, approvals=ctx.approvals, protected=ctx.files.protected, state_dir=ctx.config.dirs.state
     )
 
 
 def test_a_write_killed_mid_way_leaves_a_temp_file_the_next_start_removes(ctx: AppContext, workspace: Path) -> None:
-    journal = ctx.config.state_dir / JOURNAL_NAME
+    journal = ctx.config.dirs.state / JOURNAL_NAME
     journal.parent.mkdir(parents=True, exist_ok=True)
     (workspace / "docs").mkdir()
     (workspace / "docs" / UNLISTED).write_text("not ours to remove\n")

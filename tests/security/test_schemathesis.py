@@ -37,6 +37,8 @@ def live() -> Iterator[ServerProcess]:
                 str(root / "ws"),
                 "--port",
                 "0",
+                "--opencode-port",
+                "0",
                 "--allow-external",
                 "--opencode-bin",
                 str(binary),

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from openwork.api import AppContext
-from tests.apphelpers import asgi_client
+from tests.apphelpers import asgi_client, clock_of
 
 pytestmark = pytest.mark.anyio
 
@@ -68,8 +71,8 @@ async def test_mint_list_use_and_revoke_a_token(ctx: AppContext) -> None:
 
 
 async def test_minted_token_expires(ctx: AppContext) -> None:
-    record, plaintext = ctx.tokens.mint(scope="collaborator", label="", ttl_seconds=1)
-    ctx.tokens._clock = lambda: record.created_at + 2  # type: ignore[method-assign]
+    _, plaintext = ctx.tokens.mint(scope="collaborator", label="", ttl_seconds=1)
+    clock_of(ctx).advance(2)  # past its 1 s lifetime
     async with asgi_client(ctx, token=plaintext) as client:
         assert (await client.get("/system/status")).status_code == 401
 
@@ -77,7 +80,7 @@ async def test_minted_token_expires(ctx: AppContext) -> None:
 async def test_only_a_hash_of_a_minted_token_is_stored(ctx: AppContext) -> None:
     _, plaintext = ctx.tokens.mint(scope="owner", label="x", ttl_seconds=None)
     ctx.tokens._db.close()
-    raw = b"".join(p.read_bytes() for p in ctx.config.db_path.parent.glob("openwork.db*"))
+    raw = b"".join(p.read_bytes() for p in ctx.config.dirs.db.parent.glob("openwork.db*"))
     assert b"owner" in raw  # the row is there...
     assert plaintext.encode() not in raw
 
@@ -87,3 +90,51 @@ async def test_openapi_lists_the_routes(ctx: AppContext) -> None:
         spec = (await client.get("/openapi.json")).json()
     for path in ("/system/health", "/system/status", "/system/opencode/health", "/system/events", "/tokens"):
         assert path in spec["paths"]
+
+
+def _data_schema(spec: dict[str, Any], path: str, method: str, status: str = "200") -> dict[str, Any]:
+    """The schema of ``data`` in the success envelope of one operation, with ``$ref``s resolved."""
+
+    def resolve(node: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in node:
+            node = spec["components"]["schemas"][node["$ref"].rsplit("/", 1)[-1]]
+        return node
+
+    response = spec["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"]
+    return resolve(resolve(response)["properties"]["data"])
+
+
+async def test_openapi_names_real_models_for_the_answers(ctx: AppContext) -> None:
+    async with asgi_client(ctx) as client:
+        spec = (await client.get("/openapi.json")).json()
+    workspaces = _data_schema(spec, "/workspaces", "get")
+    assert workspaces.get("additionalProperties") is not True
+    assert set(workspaces["properties"]) == {"items", "workspaces", "activeId"}
+    workspace = spec["components"]["schemas"]["WorkspaceInfo"]
+    assert {"displayName", "folderPath", "workspaceType", "createdAt"} <= set(workspace["properties"])
+    status = _data_schema(spec, "/system/status", "get")
+    assert set(status["properties"]) == {"healthy", "server", "services"}
+    minted = _data_schema(spec, "/tokens", "post", "201")
+    assert {"token", "workspaceIds", "expiresAt"} <= set(minted["properties"])
+    session = _data_schema(spec, "/workspaces/{ws_id}/file-sessions", "post", "201")
+    assert set(session["properties"]) == {"session"}
+    approvals = _data_schema(spec, "/approvals", "get")
+    assert {"mode", "timeoutMs", "items", "recent"} == set(approvals["properties"])
+    assert "bytes" in spec["components"]["schemas"]["ApprovalInfo"]["properties"]
+
+
+async def test_typed_answers_keep_the_wire_keys(ctx: AppContext, tmp_path: Path) -> None:
+    folder = tmp_path / "typed"
+    folder.mkdir()
+    async with asgi_client(ctx, token=ctx.credentials.host_token) as client:
+        added = (await client.post("/workspaces/local", json={"folderPath": str(folder)})).json()["data"]
+        minted = (await client.post("/tokens", json={"scope": "viewer"})).json()["data"]
+        session = (await client.post(f"/workspaces/{added['workspace']['id']}/file-sessions", json={})).json()["data"]
+    assert set(added) == {"workspace", "created"}
+    assert list(added["workspace"]) == [
+        "id", "name", "displayName", "path", "folderPath", "workspaceType", "active", "createdAt", "updatedAt",
+    ]  # fmt: skip
+    assert added["workspace"]["workspaceType"] == "local"
+    assert set(minted) == {"id", "label", "scope", "createdAt", "expiresAt", "revokedAt", "workspaceIds", "token"}
+    assert minted["workspaceIds"] is None and minted["expiresAt"] is None
+    assert set(session["session"]) == {"id", "sessionId", "workspaceId", "write", "createdAt", "expiresAt"}

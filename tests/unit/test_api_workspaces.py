@@ -123,3 +123,24 @@ async def test_shutdown_is_host_only(ctx: AppContext) -> None:
     async with asgi_client(ctx) as client:
         assert (await client.post("/shutdown", headers=host(ctx))).json()["data"] == {"stopping": True}
     assert calls == [1]
+
+
+async def test_workspace_changes_are_published_with_the_wire_record(ctx: AppContext, tmp_path: Path) -> None:
+    (tmp_path / "evt").mkdir()
+    sub = ctx.bus.subscribe()
+    async with asgi_client(ctx) as client:
+        added = await client.post("/workspaces/local", json={"folderPath": str(tmp_path / "evt")}, headers=host(ctx))
+        ws = added.json()["data"]["workspace"]
+        renamed = await client.patch(f"/workspaces/{ws['id']}", json={"displayName": "Evt"}, headers=host(ctx))
+        await client.delete(f"/workspaces/{ws['id']}", headers=host(ctx))
+    seen = []
+    for _ in range(3):
+        event = await sub.get(timeout=1.0)
+        assert event is not None
+        seen.append((event.type, event.data))
+    sub.close()
+    assert seen == [
+        ("workspace.added", {"workspace": ws}),
+        ("workspace.updated", {"workspace": renamed.json()["data"]["workspace"]}),
+        ("workspace.removed", {"id": ws["id"]}),
+    ]

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from openwork.api import AppContext
-from tests.apphelpers import asgi_client, make_context
+from tests.apphelpers import asgi_client, clock_of, make_context
 
 pytestmark = pytest.mark.anyio
 
@@ -109,8 +109,7 @@ async def test_read_only_session_cannot_write_and_sessions_are_bound_to_the_toke
 async def test_expired_sessions_are_404(ctx: AppContext, monkeypatch: pytest.MonkeyPatch) -> None:
     async with asgi_client(ctx, token=ctx.credentials.client_token) as client:
         files = await open_session(ctx, client)
-        now = ctx.files.sessions._clock()
-        monkeypatch.setattr(ctx.files.sessions, "_clock", lambda: now + 61)
+        clock_of(ctx).advance(61)
         r = await client.post(f"{files.base}/read-batch", json={"paths": ["a"]})
         assert r.status_code == 404 and "expired" in r.json()["error"]["message"]
         renewed = await client.post(f"{files.base}/renew", json={"ttlSeconds": 10})

@@ -151,7 +151,7 @@ async def test_closing_leaves_other_bodies_to_finish() -> None:
     response = RelayResponse(upstream.body(b'{"a":', b"1}"), media_type="application/json", streams=streams)
     served = await _serve(response, client)
     streams.close()
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0.01)  # not a wait for something: the window in which a wrong cut would have happened
     assert not served.done()
     upstream.more.set()
     await asyncio.wait_for(served, STEP_TIMEOUT)

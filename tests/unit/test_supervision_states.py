@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -328,13 +329,30 @@ async def test_consecutive_limit_is_named_when_it_is_the_one_hit() -> None:
     assert service.failure is not None and "3 times in a row (limit 3)" in service.failure.message
 
 
-def test_window_from_env_and_its_validation() -> None:
-    assert RestartWindow.from_env({}) == RestartWindow(max_failures=10, seconds=600)
-    env = {"OPENWORK_RESTART_WINDOW_MAX": "4", "OPENWORK_RESTART_WINDOW_MS": "30000"}
-    assert RestartWindow.from_env(env) == RestartWindow(max_failures=4, seconds=30)
-    for bad in ({"OPENWORK_RESTART_WINDOW_MAX": "x"}, {"OPENWORK_RESTART_WINDOW_MAX": "0"}):
-        with pytest.raises(ConfigError):
-            RestartWindow.from_env(bad)
+def test_window_from_the_command_line_or_env_and_its_validation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import click
+
+    from openwork.cli.serve import serve_cmd
+    from openwork.cli.serveconfig import server_config
+
+    def window(*args: str) -> RestartWindow:
+        argv = ["--workspace", str(tmp_path), "--data-dir", str(tmp_path / "data"), *args]
+        return server_config(serve_cmd.make_context("serve", argv).params).window
+
+    assert window() == RestartWindow(max_failures=10, seconds=600)
+    monkeypatch.setenv("OPENWORK_RESTART_WINDOW_MAX", "4")
+    monkeypatch.setenv("OPENWORK_RESTART_WINDOW_MS", "30000")
+    assert window() == RestartWindow(max_failures=4, seconds=30)
+    assert window("--restart-window-max", "3") == RestartWindow(max_failures=3, seconds=30)  # flag > env
+    monkeypatch.setenv("OPENWORK_RESTART_WINDOW_MAX", "x")
+    with pytest.raises(click.BadParameter):
+        window()
+    with pytest.raises(click.BadParameter):
+        window("--restart-window-max", "0")
+    with pytest.raises(ConfigError):
+        RestartWindow(max_failures=0)
     with pytest.raises(ConfigError):
         Liveness(interval=0)
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import io
+import html
+import re
 from pathlib import Path
 
 import httpx
 import pytest
-from rich.console import Console
+from rich.cells import cell_len
 
 from openwork.api import AppContext, create_app
 from openwork.approvals.service import WriteDenied
@@ -19,12 +20,30 @@ from tests.apphelpers import make_context
 pytestmark = pytest.mark.anyio
 
 
+_SVG_TEXT = re.compile(r"<text ([^>]*)>(.*?)</text>", re.DOTALL)
+_SVG_ATTR = re.compile(r'([\w-]+)="([^"]*)"')
+_SVG_LINE = re.compile(r"-line-(\d+)\)$")
+
+
 def screen_text(app: Dashboard) -> str:
-    """What the terminal shows, as plain text (the same composition Textual's screenshots use)."""
-    width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), record=True, force_terminal=True)
-    console.print(app.screen._compositor.render_update(full=True))
-    return console.export_text()
+    """What the terminal shows, as plain text: read back from Textual's public SVG screenshot, where each
+    run of text is placed on its line (its clip path) at its column (``x`` over the cell width)."""
+    rows: dict[int, list[tuple[int, str]]] = {}
+    for attributes, escaped in _SVG_TEXT.findall(app.export_screenshot()):
+        attrs = dict(_SVG_ATTR.findall(attributes))
+        line = _SVG_LINE.search(attrs.get("clip-path", ""))
+        if line is None:  # the window title, not the terminal's content
+            continue
+        text = html.unescape(escaped).replace("\xa0", " ")
+        cell = float(attrs["textLength"]) / len(text)
+        rows.setdefault(int(line[1]), []).append((round(float(attrs["x"]) / cell), text))
+    lines = []
+    for number in range(app.size.height):
+        row = ""
+        for column, text in sorted(rows.get(number, [])):
+            row += " " * max(0, column - cell_len(row)) + text
+        lines.append(row.rstrip())
+    return "\n".join(lines)
 
 
 def dashboard(ctx: AppContext) -> Dashboard:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import asyncio
+from typing import Literal
 
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict
 
 from openwork.api.deps import Ctx, Host
 from openwork.api.envelope import Envelope, ok
+from openwork.api.models.approvals import ApprovalDecision, ApprovalList, ApprovalReplied
 
 __all__ = ["router"]
 
@@ -20,23 +22,24 @@ class Reply(BaseModel):
     reply: Literal["allow", "deny"]
 
 
-@router.get("", response_model=Envelope[dict[str, Any]])
-async def list_approvals(request: Request, ctx: Ctx, _host: Host) -> dict[str, Any]:
+@router.get("", response_model=Envelope[ApprovalList])
+async def list_approvals(request: Request, ctx: Ctx, _host: Host) -> Envelope[ApprovalList]:
     """Pending approvals (oldest first) and the most recent decisions."""
+    recent = await asyncio.to_thread(ctx.approvals.history, limit=50)  # a SQLite read
     return ok(
         request,
-        {
-            "mode": ctx.approvals.mode,
-            "timeoutMs": ctx.approvals.timeout_ms,
-            "items": [p.to_json() for p in ctx.approvals.pending()],
-            "recent": ctx.approvals.history(limit=50),
-        },
+        ApprovalList(
+            mode=ctx.approvals.mode,
+            timeout_ms=ctx.approvals.timeout_ms,
+            items=[p.model() for p in ctx.approvals.pending()],
+            recent=[ApprovalDecision.model_validate(r) for r in recent],
+        ),
     )
 
 
-@router.post("/{approval_id}", response_model=Envelope[dict[str, Any]])
+@router.post("/{approval_id}", response_model=Envelope[ApprovalReplied])
 async def reply(
     request: Request, body: Reply, ctx: Ctx, _host: Host, approval_id: str = Path(max_length=64)
-) -> dict[str, Any]:
+) -> Envelope[ApprovalReplied]:
     pending = ctx.approvals.reply(approval_id, body.reply)
-    return ok(request, {"approval": pending.to_json(), "reply": body.reply})
+    return ok(request, ApprovalReplied(approval=pending.model(), reply=body.reply))

@@ -18,8 +18,10 @@ from openwork.proxy.ownership import SessionOwnership
 from openwork.runtime.control import RuntimeControl
 from openwork.runtime.events import EventBus
 from openwork.runtime.gateway import OpencodeGateway
+from openwork.runtime.health import StackHealth
 from openwork.runtime.stack import Stack
 from openwork.workspaces.registry import WorkspaceRegistry
+from openwork.workspaces.service import WorkspaceService
 
 __all__ = ["AppContext"]
 
@@ -43,3 +45,10 @@ class AppContext:
     pid: int = field(default_factory=os.getpid)
     version: str = __version__
     started_at: float = field(default_factory=time.time)
+    # Built from the services above, so whoever builds the context need not know about them.
+    workspaces: WorkspaceService = field(init=False)
+    health: StackHealth = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.workspaces = WorkspaceService(registry=self.registry, bus=self.bus, gateway=self.gateway)
+        self.health = StackHealth(self.stack)

@@ -6,6 +6,7 @@ opencode proxy) applies the same rules; the ``Annotated`` aliases below wrap the
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
@@ -120,7 +121,7 @@ UnlimitedReader = Annotated[Principal, Depends(unlimited_reader)]
 
 async def readable_workspace(ctx: Ctx, principal: Caller, ws_id: str = WorkspaceIdPath) -> Workspace:
     """``{ws_id}`` for a route that reads it: visible to the caller, viewer or higher."""
-    record = visible_workspace(ctx, principal, ws_id)
+    record = await asyncio.to_thread(visible_workspace, ctx, principal, ws_id)  # a SQLite read
     require(principal, Access.READ)
     return record
 
@@ -130,7 +131,7 @@ ReadWorkspace = Annotated[Workspace, Depends(readable_workspace)]
 
 async def administered_workspace(ctx: Ctx, principal: Caller, ws_id: str = WorkspaceIdPath) -> Workspace:
     """``{ws_id}`` for a route that manages it (activate, dispose): visible to the caller, owner or higher."""
-    record = visible_workspace(ctx, principal, ws_id)
+    record = await asyncio.to_thread(visible_workspace, ctx, principal, ws_id)  # a SQLite read
     require(principal, Access.ADMIN)
     return record
 

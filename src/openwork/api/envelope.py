@@ -57,9 +57,11 @@ def request_id(request: Request) -> str:
     return str(request.scope.get("state", {}).get("request_id", ""))
 
 
-def ok(request: Request, data: Any) -> dict[str, Any]:
-    """Wrap ``data`` in the success envelope."""
-    return {"ok": True, "data": data, "meta": {"requestId": request_id(request)}}
+def ok(request: Request, data: T) -> Envelope[T]:
+    """Wrap ``data`` (a wire model, or a plain dict where the route is not typed yet) in the success envelope.
+
+    The route's ``response_model`` (``Envelope[ThatModel]``) validates it and serializes it by alias."""
+    return Envelope(data=data, meta=Meta(requestId=request_id(request)))
 
 
 def error_body(code: str, message: str, rid: str) -> dict[str, Any]:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import asyncio
+from typing import Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from openwork.api.deps import Caller, Ctx, ReadWorkspace, visible_workspace
 from openwork.api.envelope import Envelope, ok
+from openwork.api.models.files import BatchResult, CatalogSnapshot, ChangesPage, SessionClosed, SessionResult
 from openwork.api.offloop import OffLoopJSONRoute
 from openwork.errors import NotFoundError
 from openwork.files.pathrules import MAX_PATH_CHARS
@@ -23,7 +25,6 @@ router = APIRouter(tags=["files"])
 
 WRITE_BODY_LIMIT = 48 * 1024 * 1024  # 32 MiB of content, base64-encoded, plus JSON framing
 Sid = Path(min_length=1, max_length=64)
-_Env = Envelope[dict[str, Any]]
 
 
 class _Strict(BaseModel):
@@ -74,31 +75,35 @@ class LegacyOps(_Strict):
 
 async def create(
     request: Request, body: CreateSession, ctx: Ctx, caller: Caller, record: ReadWorkspace
-) -> dict[str, Any]:
+) -> Envelope[SessionResult]:
     """A session bound to the calling token; other tokens get 404 for it. Writing needs a collaborator
     token or higher."""
     session = ctx.files.create_session(caller, record.id, ttl=body.ttlSeconds, write=body.write)
-    return ok(request, {"session": session.to_json()})
+    return ok(request, SessionResult(session=session.model()))
 
 
 for _path in ("/workspaces/{ws_id}/file-sessions", "/workspace/{ws_id}/files/sessions"):
-    router.add_api_route(_path, create, methods=["POST"], status_code=201, response_model=_Env)
+    router.add_api_route(_path, create, methods=["POST"], status_code=201, response_model=Envelope[SessionResult])
 
 
 # -- one session -------------------------------------------------------------------------------------
 
 
-@session_router.post("/{sid}/renew", response_model=_Env)
-async def renew(request: Request, body: Renew, ctx: Ctx, caller: Caller, sid: str = Sid) -> dict[str, Any]:
-    return ok(request, {"session": ctx.files.sessions.renew(sid, caller.subject, body.ttlSeconds).to_json()})
+@session_router.post("/{sid}/renew", response_model=Envelope[SessionResult])
+async def renew(request: Request, body: Renew, ctx: Ctx, caller: Caller, sid: str = Sid) -> Envelope[SessionResult]:
+    session = ctx.files.sessions.renew(sid, caller.subject, body.ttlSeconds)
+    return ok(request, SessionResult(session=session.model()))
 
 
-@session_router.delete("/{sid}", response_model=_Env)
-async def close(request: Request, ctx: Ctx, caller: Caller, sid: str = Sid) -> dict[str, Any]:
-    return ok(request, {"session": ctx.files.sessions.close(sid, caller.subject).to_json(), "closed": True})
+@session_router.delete("/{sid}", response_model=Envelope[SessionClosed])
+async def close(request: Request, ctx: Ctx, caller: Caller, sid: str = Sid) -> Envelope[SessionClosed]:
+    return ok(request, SessionClosed(session=ctx.files.sessions.close(sid, caller.subject).model()))
 
 
-@session_router.get("/{sid}/catalog/snapshot", response_model=_Env)
+# The files service still answers dicts (openwork.files.service); the routes validate them into their models.
+
+
+@session_router.get("/{sid}/catalog/snapshot", response_model=Envelope[CatalogSnapshot])
 async def snapshot(
     request: Request,
     ctx: Ctx,
@@ -108,39 +113,50 @@ async def snapshot(
     after: str | None = Query(default=None, max_length=MAX_PATH_CHARS),
     limit: int | None = Query(default=None, ge=1, le=10_000),
     includeDirs: bool = False,
-) -> dict[str, Any]:
+) -> Envelope[CatalogSnapshot]:
     """Sorted, paged listing. ``.git``, ``node_modules`` and the server's own state are left out."""
     data = await ctx.files.catalog(caller, sid, prefix=prefix, after=after, limit=limit, include_dirs=includeDirs)
-    return ok(request, data)
+    return ok(request, CatalogSnapshot.model_validate(data))
 
 
-@session_router.get("/{sid}/catalog/events", response_model=_Env)
+@session_router.get("/{sid}/catalog/events", response_model=Envelope[ChangesPage])
 async def events(
     request: Request, ctx: Ctx, caller: Caller, sid: str = Sid, since: str | None = Query(default=None, max_length=32)
-) -> dict[str, Any]:
-    return ok(request, ctx.files.events(caller, sid, since))
+) -> Envelope[ChangesPage]:
+    return ok(request, ChangesPage.model_validate(ctx.files.events(caller, sid, since)))
 
 
-@session_router.post("/{sid}/read-batch", response_model=_Env)
-async def read_batch(request: Request, body: ReadBatch, ctx: Ctx, caller: Caller, sid: str = Sid) -> dict[str, Any]:
-    return ok(request, await ctx.files.read_batch(caller, sid, body.paths))
+@session_router.post("/{sid}/read-batch", response_model=Envelope[BatchResult])
+async def read_batch(
+    request: Request, body: ReadBatch, ctx: Ctx, caller: Caller, sid: str = Sid
+) -> Envelope[BatchResult]:
+    return ok(request, BatchResult.model_validate(await ctx.files.read_batch(caller, sid, body.paths)))
 
 
-@session_router.post("/{sid}/write-batch", response_model=_Env)
-async def write_batch(request: Request, body: WriteBatch, ctx: Ctx, caller: Caller, sid: str = Sid) -> dict[str, Any]:
+@session_router.post("/{sid}/write-batch", response_model=Envelope[BatchResult])
+async def write_batch(
+    request: Request, body: WriteBatch, ctx: Ctx, caller: Caller, sid: str = Sid
+) -> Envelope[BatchResult]:
     """Atomic per file. In manual approval mode this waits for the host; a deny writes nothing."""
-    return ok(request, await ctx.files.write_batch(caller, sid, [w.model_dump() for w in body.writes]))
+    writes = [w.model_dump() for w in body.writes]
+    return ok(request, BatchResult.model_validate(await ctx.files.write_batch(caller, sid, writes)))
 
 
-@session_router.post("/{sid}/operations", response_model=_Env)
-async def operations(request: Request, body: Operations, ctx: Ctx, caller: Caller, sid: str = Sid) -> dict[str, Any]:
-    return ok(request, await ctx.files.operations(caller, sid, [o.model_dump() for o in body.operations]))
+@session_router.post("/{sid}/operations", response_model=Envelope[BatchResult])
+async def operations(
+    request: Request, body: Operations, ctx: Ctx, caller: Caller, sid: str = Sid
+) -> Envelope[BatchResult]:
+    ops = [o.model_dump() for o in body.operations]
+    return ok(request, BatchResult.model_validate(await ctx.files.operations(caller, sid, ops)))
 
 
-@session_router.post("/{sid}/ops", response_model=_Env)
-async def legacy_ops(request: Request, body: LegacyOps, ctx: Ctx, caller: Caller, sid: str = Sid) -> dict[str, Any]:
+@session_router.post("/{sid}/ops", response_model=Envelope[BatchResult])
+async def legacy_ops(
+    request: Request, body: LegacyOps, ctx: Ctx, caller: Caller, sid: str = Sid
+) -> Envelope[BatchResult]:
     """The original server's name for ``operations``."""
-    return ok(request, await ctx.files.operations(caller, sid, [o.model_dump() for o in body.ops]))
+    ops = [o.model_dump() for o in body.ops]
+    return ok(request, BatchResult.model_validate(await ctx.files.operations(caller, sid, ops)))
 
 
 async def _same_workspace(request: Request, ctx: Ctx, caller: Caller) -> None:
@@ -149,7 +165,8 @@ async def _same_workspace(request: Request, ctx: Ctx, caller: Caller) -> None:
     sid = request.path_params.get("sid")
     if sid is not None:
         session = ctx.files.sessions.get(sid, caller.subject)
-        record = visible_workspace(ctx, caller, str(request.path_params.get("ws_id")))
+        ws_id = str(request.path_params.get("ws_id"))
+        record = await asyncio.to_thread(visible_workspace, ctx, caller, ws_id)  # a SQLite read
         if session.workspace_id != record.id:
             raise NotFoundError("no such file session (it may have expired)")
 

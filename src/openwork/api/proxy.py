@@ -5,6 +5,7 @@ The caller authenticates to us; opencode's credentials are added by the gateway 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Path, Request
@@ -62,7 +63,7 @@ async def proxy(request: Request, ctx: Ctx, caller: Caller, path: str, ws_id: st
     """Any opencode operation the caller's token allows (``openwork.proxy.table``), pinned to this
     workspace's folder in every form opencode takes a directory."""
     del path  # the decoded path; the policy reads the raw one
-    record = visible_workspace(ctx, caller, ws_id)
+    record = await asyncio.to_thread(visible_workspace, ctx, caller, ws_id)  # a SQLite read
     upstream = await upstream_request(
         gateway=ctx.gateway,
         sessions=ctx.sessions,

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from openwork.api.deps import Ctx, Host, Reader
 from openwork.api.envelope import Envelope, ok
+from openwork.api.models.runtime import RuntimeSummary, UpgradeResult, Versions
 
 __all__ = ["legacy_router", "router"]
 
@@ -22,25 +21,26 @@ class Upgrade(BaseModel):
     routerVersion: str | None = Field(default=None, min_length=1, max_length=64)
 
 
-async def summary(request: Request, ctx: Ctx, _reader: Reader) -> dict[str, Any]:
+async def summary(request: Request, ctx: Ctx, _reader: Reader) -> Envelope[RuntimeSummary]:
     """Every managed service: state, pid, version, source, binary path and sha256, policy, last exit; the upgrade."""
-    return ok(request, ctx.runtime.summary())
+    # RuntimeControl still answers a dict (openwork.runtime.control); validating it here types the answer.
+    return ok(request, RuntimeSummary.model_validate(ctx.runtime.summary()))
 
 
-async def versions(request: Request, ctx: Ctx, _reader: Reader) -> dict[str, Any]:
-    return ok(request, ctx.runtime.versions())
+async def versions(request: Request, ctx: Ctx, _reader: Reader) -> Envelope[Versions]:
+    return ok(request, Versions.model_validate(ctx.runtime.versions()))
 
 
-async def upgrade(request: Request, body: Upgrade, ctx: Ctx, _host: Host) -> dict[str, Any]:
+async def upgrade(request: Request, body: Upgrade, ctx: Ctx, _host: Host) -> Envelope[UpgradeResult]:
     """Starts the upgrade and answers at once (202); follow it on /system/events or the summary.
     A second call while one runs is a 409."""
     state = ctx.runtime.start_upgrade(opencode_version=body.opencodeVersion, router_version=body.routerVersion)
-    return ok(request, {"upgrade": state.to_json()})
+    return ok(request, UpgradeResult(upgrade=state.model()))
 
 
 for _router in (router, legacy_router):
-    _router.add_api_route("/versions", versions, methods=["GET"], response_model=Envelope[dict[str, Any]])
+    _router.add_api_route("/versions", versions, methods=["GET"], response_model=Envelope[Versions])
     _router.add_api_route(
-        "/upgrade", upgrade, methods=["POST"], status_code=202, response_model=Envelope[dict[str, Any]]
+        "/upgrade", upgrade, methods=["POST"], status_code=202, response_model=Envelope[UpgradeResult]
     )
-router.add_api_route("/summary", summary, methods=["GET"], response_model=Envelope[dict[str, Any]])
+router.add_api_route("/summary", summary, methods=["GET"], response_model=Envelope[RuntimeSummary])

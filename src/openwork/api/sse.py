@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from openwork.api.models.system import EventMessage
 from openwork.api.streams import OpenStreams, RelayResponse, await_cleanup
 from openwork.constants import DEFAULT_SSE_KEEPALIVE, DEFAULT_SSE_QUEUE
 from openwork.errors import SupervisorError
@@ -51,7 +52,7 @@ async def _frames(sub: Subscription, initial: Iterable[bytes], keepalive: float)
             if sub.dropped:
                 yield format_event(event="stream.lagged", data={"dropped": sub.dropped})
                 sub.dropped = 0
-            yield format_event(id=event.id, event=event.type, data=event.to_json())
+            yield format_event(id=event.id, event=event.type, data=EventMessage.of(event).wire())
     finally:
         sub.close()
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import asyncio
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from openwork.api.context import AppContext
 from openwork.api.deps import Ctx, Host
 from openwork.api.envelope import Envelope, ok
+from openwork.api.models.tokens import NewToken, TokenInfo
 from openwork.errors import NotFoundError, ValidationError
 from openwork.workspaces.registry import MAX_PATH_CHARS
 
@@ -42,22 +44,29 @@ def _canonical(ctx: AppContext, ids: list[str]) -> list[str]:
     return canonical
 
 
-@router.post("", status_code=201, response_model=Envelope[dict[str, Any]])
-async def mint(request: Request, body: MintRequest, ctx: Ctx, _host: Host) -> dict[str, Any]:
+# The token store and the registry are SQLite: each route does its reads and writes in a worker thread.
+
+
+@router.post("", status_code=201, response_model=Envelope[NewToken])
+async def mint(request: Request, body: MintRequest, ctx: Ctx, _host: Host) -> Envelope[NewToken]:
     """The plaintext token is in this response only; the server keeps its hash. With ``workspaceIds``
     the token reaches only those workspaces; an unknown id is a 400 and nothing is stored."""
-    limited = _canonical(ctx, body.workspaceIds) if body.workspaceIds is not None else None
-    record, plaintext = ctx.tokens.mint(
-        scope=body.scope, label=body.label, ttl_seconds=body.ttlSeconds, workspace_ids=limited
-    )
-    return ok(request, {**record.to_json(), "token": plaintext})
+
+    def run() -> NewToken:
+        limited = _canonical(ctx, body.workspaceIds) if body.workspaceIds is not None else None
+        record, plaintext = ctx.tokens.mint(
+            scope=body.scope, label=body.label, ttl_seconds=body.ttlSeconds, workspace_ids=limited
+        )
+        return NewToken(**dict(record.model()), token=plaintext)
+
+    return ok(request, await asyncio.to_thread(run))
 
 
-@router.get("", response_model=Envelope[list[dict[str, Any]]])
-async def list_tokens(request: Request, ctx: Ctx, _host: Host) -> dict[str, Any]:
-    return ok(request, [t.to_json() for t in ctx.tokens.list()])
+@router.get("", response_model=Envelope[list[TokenInfo]])
+async def list_tokens(request: Request, ctx: Ctx, _host: Host) -> Envelope[list[TokenInfo]]:
+    return ok(request, [t.model() for t in await asyncio.to_thread(ctx.tokens.list)])
 
 
-@router.delete("/{token_id}", response_model=Envelope[dict[str, Any]])
-async def revoke(request: Request, ctx: Ctx, _host: Host, token_id: str = Path(max_length=64)) -> dict[str, Any]:
-    return ok(request, ctx.tokens.revoke(token_id).to_json())
+@router.delete("/{token_id}", response_model=Envelope[TokenInfo])
+async def revoke(request: Request, ctx: Ctx, _host: Host, token_id: str = Path(max_length=64)) -> Envelope[TokenInfo]:
+    return ok(request, (await asyncio.to_thread(ctx.tokens.revoke, token_id)).model())

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from openwork.api.deps import AdminWorkspace, Ctx, Host, Reader, ReadWorkspace, WorkspaceIdPath
 from openwork.api.envelope import Envelope, ok
-from openwork.auth.principal import Principal
-from openwork.workspaces.registry import MAX_NAME_CHARS, MAX_PATH_CHARS, Workspace, validate_folder
+from openwork.api.models.workspaces import (
+    DaemonInfo,
+    LegacyHealth,
+    OpencodeInfo,
+    ShutdownResult,
+    WorkspaceActivated,
+    WorkspaceAdded,
+    WorkspaceDisposed,
+    WorkspaceList,
+    WorkspacePath,
+    WorkspaceRemoved,
+    WorkspaceResult,
+)
+from openwork.workspaces.registry import MAX_NAME_CHARS, MAX_PATH_CHARS
 
 __all__ = ["legacy_router", "router"]
 
@@ -38,108 +47,93 @@ class Rename(BaseModel):
     displayName: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
 
 
-async def _add(ctx: Any, folder_path: str, name: str | None) -> tuple[Workspace, bool]:
-    folder = await asyncio.to_thread(validate_folder, folder_path)
-    record, created = ctx.registry.add(folder, name)
-    if created:
-        ctx.bus.publish("workspace.added", {"workspace": record.to_json()})
-    return record, created
-
-
-def _listing(ctx: Any, principal: Principal) -> dict[str, Any]:
+@router.get("", response_model=Envelope[WorkspaceList])
+async def list_workspaces(request: Request, ctx: Ctx, caller: Reader) -> Envelope[WorkspaceList]:
     """What the caller may see: a limited token lists its workspaces only, and no other active id."""
-    items = [w.to_json() for w in ctx.registry.list() if principal.sees(w.id)]
-    active = ctx.registry.active_id()
-    return {"items": items, "workspaces": items, "activeId": active if active and principal.sees(active) else None}
+    records, active = await ctx.workspaces.listing(caller.sees)
+    items = [w.model() for w in records]
+    return ok(request, WorkspaceList(items=items, workspaces=items, active_id=active))
 
 
-@router.get("", response_model=Envelope[dict[str, Any]])
-async def list_workspaces(request: Request, ctx: Ctx, caller: Reader) -> dict[str, Any]:
-    return ok(request, _listing(ctx, caller))
-
-
-@router.post("/local", status_code=201, response_model=Envelope[dict[str, Any]])
-async def add_local(request: Request, body: AddLocal, ctx: Ctx, _host: Host) -> dict[str, Any]:
+@router.post("/local", status_code=201, response_model=Envelope[WorkspaceAdded])
+async def add_local(request: Request, body: AddLocal, ctx: Ctx, _host: Host) -> Envelope[WorkspaceAdded]:
     """Register a folder. Registering it again returns the existing record (``created: false``)."""
-    record, created = await _add(ctx, body.folderPath, body.name)
-    return ok(request, {"workspace": record.to_json(), "created": created})
+    record, created = await ctx.workspaces.add(body.folderPath, body.name)
+    return ok(request, WorkspaceAdded(workspace=record.model(), created=created))
 
 
-@router.get("/{ws_id}", response_model=Envelope[dict[str, Any]])
-async def get_workspace(request: Request, record: ReadWorkspace) -> dict[str, Any]:
-    return ok(request, {"workspace": record.to_json()})
+@router.get("/{ws_id}", response_model=Envelope[WorkspaceResult])
+async def get_workspace(request: Request, record: ReadWorkspace) -> Envelope[WorkspaceResult]:
+    return ok(request, WorkspaceResult(workspace=record.model()))
 
 
-@router.patch("/{ws_id}", response_model=Envelope[dict[str, Any]])
-async def rename(request: Request, body: Rename, ctx: Ctx, _host: Host, ws_id: str = WorkspaceId) -> dict[str, Any]:
-    record = ctx.registry.rename(ws_id, body.displayName)
-    ctx.bus.publish("workspace.updated", {"workspace": record.to_json()})
-    return ok(request, {"workspace": record.to_json()})
+@router.patch("/{ws_id}", response_model=Envelope[WorkspaceResult])
+async def rename(
+    request: Request, body: Rename, ctx: Ctx, _host: Host, ws_id: str = WorkspaceId
+) -> Envelope[WorkspaceResult]:
+    record = await ctx.workspaces.rename(ws_id, body.displayName)
+    return ok(request, WorkspaceResult(workspace=record.model()))
 
 
-@router.delete("/{ws_id}", response_model=Envelope[dict[str, Any]])
-async def remove(request: Request, ctx: Ctx, _host: Host, ws_id: str = WorkspaceId) -> dict[str, Any]:
+@router.delete("/{ws_id}", response_model=Envelope[WorkspaceRemoved])
+async def remove(request: Request, ctx: Ctx, _host: Host, ws_id: str = WorkspaceId) -> Envelope[WorkspaceRemoved]:
     """Forget the workspace. Its folder and files are left exactly as they are."""
-    record = ctx.registry.remove(ws_id)
-    ctx.bus.publish("workspace.removed", {"id": record.id})
-    return ok(request, {"workspace": record.to_json(), "removed": True})
+    record = await ctx.workspaces.remove(ws_id)
+    return ok(request, WorkspaceRemoved(workspace=record.model()))
 
 
-@router.post("/{ws_id}/activate", response_model=Envelope[dict[str, Any]])
-async def activate(request: Request, ctx: Ctx, target: AdminWorkspace) -> dict[str, Any]:
+@router.post("/{ws_id}/activate", response_model=Envelope[WorkspaceActivated])
+async def activate(request: Request, ctx: Ctx, target: AdminWorkspace) -> Envelope[WorkspaceActivated]:
     """Make it the active workspace and warm opencode's instance for its folder."""
-    record = ctx.registry.activate(target.id)
-    await ctx.gateway.call("GET", "/path", record.path)
-    ctx.bus.publish("workspace.activated", {"id": record.id})
-    return ok(request, {"workspace": record.to_json(), "activeId": record.id})
+    record = await ctx.workspaces.activate(target.id)
+    return ok(request, WorkspaceActivated(workspace=record.model(), active_id=record.id))
 
 
-@router.post("/{ws_id}/dispose", response_model=Envelope[dict[str, Any]])
-async def dispose(request: Request, ctx: Ctx, record: AdminWorkspace) -> dict[str, Any]:
+@router.post("/{ws_id}/dispose", response_model=Envelope[WorkspaceDisposed])
+async def dispose(request: Request, ctx: Ctx, record: AdminWorkspace) -> Envelope[WorkspaceDisposed]:
     """Drop opencode's instance for the folder; the next request to it creates a fresh one."""
-    result = await ctx.gateway.call("POST", "/instance/dispose", record.path)
-    ctx.bus.publish("workspace.disposed", {"id": record.id})
-    return ok(request, {"workspace": record.to_json(), "disposed": result is True})
+    disposed = await ctx.workspaces.dispose(record)
+    return ok(request, WorkspaceDisposed(workspace=record.model(), disposed=disposed))
 
 
 # -- the original daemon's routes, kept for its desktop app and CLI --------------------------------
 
 
-@legacy_router.get("/health", response_model=Envelope[dict[str, Any]])
-async def legacy_health(request: Request, ctx: Ctx) -> dict[str, Any]:
+@legacy_router.get("/health", response_model=Envelope[LegacyHealth])
+async def legacy_health(request: Request, ctx: Ctx) -> Envelope[LegacyHealth]:
     """The old daemon's health: no authentication, no secrets."""
     opencode = ctx.stack.opencode.status()
+    active, count = await ctx.workspaces.counts()
     return ok(
         request,
-        {
-            "ok": True,
-            "daemon": {"pid": ctx.pid, "url": ctx.url},
-            "opencode": {"state": opencode.state.value, "url": ctx.stack.driver.url},
-            "cliVersion": ctx.version,
-            "activeId": ctx.registry.active_id(),
-            "workspaceCount": len(ctx.registry.list()),
-        },
+        LegacyHealth(
+            daemon=DaemonInfo(pid=ctx.pid, url=ctx.url),
+            opencode=OpencodeInfo(state=opencode.state.value, url=ctx.stack.driver.url),
+            cli_version=ctx.version,
+            active_id=active,
+            workspace_count=count,
+        ),
     )
 
 
-@legacy_router.post("/workspaces", status_code=201, response_model=Envelope[dict[str, Any]])
-async def legacy_add(request: Request, body: AddLegacy, ctx: Ctx, _host: Host) -> dict[str, Any]:
-    record, created = await _add(ctx, body.path, body.name)
-    return ok(request, {"workspace": record.to_json(), "created": created})
+@legacy_router.post("/workspaces", status_code=201, response_model=Envelope[WorkspaceAdded])
+async def legacy_add(request: Request, body: AddLegacy, ctx: Ctx, _host: Host) -> Envelope[WorkspaceAdded]:
+    record, created = await ctx.workspaces.add(body.path, body.name)
+    return ok(request, WorkspaceAdded(workspace=record.model(), created=created))
 
 
-@legacy_router.get("/workspaces/{ws_id}/path", response_model=Envelope[dict[str, Any]])
-async def legacy_path(request: Request, record: ReadWorkspace) -> dict[str, Any]:
-    return ok(request, {"id": record.id, "path": record.path})
+@legacy_router.get("/workspaces/{ws_id}/path", response_model=Envelope[WorkspacePath])
+async def legacy_path(request: Request, record: ReadWorkspace) -> Envelope[WorkspacePath]:
+    return ok(request, WorkspacePath(id=record.id, path=record.path))
 
 
-@legacy_router.post("/instances/{ws_id}/dispose", response_model=Envelope[dict[str, Any]])
-async def legacy_dispose(request: Request, ctx: Ctx, record: AdminWorkspace) -> dict[str, Any]:
+@legacy_router.post("/instances/{ws_id}/dispose", response_model=Envelope[WorkspaceDisposed])
+async def legacy_dispose(request: Request, ctx: Ctx, record: AdminWorkspace) -> Envelope[WorkspaceDisposed]:
     return await dispose(request, ctx, record)
 
 
-@legacy_router.post("/shutdown", response_model=Envelope[dict[str, Any]])
-async def shutdown(request: Request, ctx: Ctx, _host: Host) -> dict[str, Any]:
+@legacy_router.post("/shutdown", response_model=Envelope[ShutdownResult])
+async def shutdown(request: Request, ctx: Ctx, _host: Host) -> Envelope[ShutdownResult]:
     """Stop the server and everything it supervises, in order (host only)."""
     ctx.request_shutdown()
-    return ok(request, {"stopping": True})
+    return ok(request, ShutdownResult())

@@ -14,16 +14,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pydantic import Field
+
 from openwork.auth.quota import CallerCap
-from openwork.errors import ForbiddenError, NotFoundError
+from openwork.errors import NotFoundError, WriteDenied
 from openwork.runtime.events import EventBus
 from openwork.store.db import Database
+from openwork.wire import WireModel
 
 __all__ = [
     "APPROVAL_CAP",
     "MAX_PENDING",
     "MAX_PENDING_PER_TOKEN",
+    "ApprovalInfo",
     "ApprovalMode",
+    "ApprovalRequested",
     "ApprovalService",
     "PendingApproval",
     "WriteDenied",
@@ -33,10 +38,6 @@ ApprovalMode = Literal["auto", "manual"]
 MAX_PENDING_PER_TOKEN = 16  # requests one token may have waiting for the host at once
 MAX_PENDING = 256  # the backstop on all minted tokens together; the host and client tokens are outside it
 APPROVAL_CAP = CallerCap(what="pending approvals", per_token=MAX_PENDING_PER_TOKEN, minted_total=MAX_PENDING)
-
-
-class WriteDenied(ForbiddenError):
-    code = "write_denied"
 
 
 @dataclass(slots=True)
@@ -51,18 +52,39 @@ class PendingApproval:
     future: asyncio.Future[str] = field(repr=False)
     minted: bool = True  # asked by a minted token: counts against the backstop (APPROVAL_CAP.minted_total)
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "id": self.id,
-            "workspaceId": self.workspace_id,
-            "who": self.who,
-            "action": self.action,
-            "paths": self.paths,
-            "count": len(self.paths),
-            "bytes": sum(int(p.get("size") or 0) for p in self.paths),
-            "createdAt": self.created_at,
-            "expiresAt": self.expires_at,
-        }
+    def model(self) -> ApprovalInfo:
+        """The request as it goes on the wire (never its future)."""
+        return ApprovalInfo(
+            id=self.id,
+            workspace_id=self.workspace_id,
+            who=self.who,
+            action=self.action,
+            paths=self.paths,
+            count=len(self.paths),
+            size_bytes=sum(int(p.get("size") or 0) for p in self.paths),
+            created_at=self.created_at,
+            expires_at=self.expires_at,
+        )
+
+
+class ApprovalInfo(WireModel):
+    """A write waiting for the host: who asks, what for, how many paths and bytes, until when."""
+
+    id: str
+    workspace_id: str
+    who: str
+    action: str
+    paths: list[dict[str, Any]]
+    count: int
+    size_bytes: int = Field(alias="bytes")  # not ``bytes`` in Python: that name is the builtin type
+    created_at: float
+    expires_at: float
+
+
+class ApprovalRequested(WireModel):
+    """Payload of ``approval.requested``."""
+
+    approval: ApprovalInfo
 
 
 class ApprovalService:
@@ -113,7 +135,7 @@ class ApprovalService:
         timeout = self.timeout_ms / 1000
         pending = PendingApproval(approval_id, workspace_id, who, action, paths, now, now + timeout, future, minted)
         self._pending[approval_id] = pending
-        self._bus.publish("approval.requested", {"approval": pending.to_json()})
+        self._bus.publish("approval.requested", ApprovalRequested(approval=pending.model()).wire())
         try:
             decision = await asyncio.wait_for(asyncio.shield(future), timeout)
         except TimeoutError:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from openwork.errors import ConfigError, StoreError
-from openwork.paths import token_paths
+from openwork.paths import DataDir
 from openwork.store.atomic import ensure_private_dir, read_regular, write_atomic
 
 __all__ = [
@@ -34,8 +34,7 @@ _TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")  # visible ASCII: it travels in an HT
 
 
 def new_secret() -> str:
-    """256 bits, URL-safe: ``secrets.token_urlsafe(32)``, without the import of ``secrets`` (it loads
-    OpenSSL through hmac, ~5 ms before opencode can be spawned)."""
+    """256 bits of ``os.urandom``, URL-safe (as ``secrets.token_urlsafe(32)``)."""
     return base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode("ascii")
 
 
@@ -98,6 +97,12 @@ def _decode(raw: bytes, path: Path) -> str:
         raise ConfigError(
             f"the token in {path} is not ASCII text", hint="delete the file to have a token generated"
         ) from None  # the decode error would quote a byte of it
+
+
+def token_paths(data_dir: Path) -> tuple[Path, Path]:
+    """Where the client and host tokens are kept."""
+    dirs = DataDir(data_dir)
+    return dirs.client_token, dirs.host_token
 
 
 def load_credentials(

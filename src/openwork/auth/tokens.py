@@ -13,8 +13,9 @@ from typing import Literal
 
 from openwork.errors import NotFoundError, ValidationError
 from openwork.store.db import Database
+from openwork.wire import WireModel
 
-__all__ = ["MintedToken", "Scope", "TokenService", "hash_token"]
+__all__ = ["MintedToken", "Scope", "TokenInfo", "TokenService", "hash_token"]
 
 Scope = Literal["owner", "collaborator", "viewer"]
 TOKEN_PREFIX = "owt_"  # noqa: S105 - lets a user (and a secret scanner) recognise a minted openwork token
@@ -40,16 +41,33 @@ class MintedToken:
     def active(self, now: float) -> bool:
         return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
 
+    def model(self) -> TokenInfo:
+        """The public record as it goes on the wire."""
+        return TokenInfo(
+            id=self.id,
+            label=self.label,
+            scope=self.scope,
+            created_at=self.created_at,
+            expires_at=self.expires_at,
+            revoked_at=self.revoked_at,
+            workspace_ids=sorted(self.workspace_ids) if self.workspace_ids is not None else None,
+        )
+
     def to_json(self) -> dict[str, object]:
-        return {
-            "id": self.id,
-            "label": self.label,
-            "scope": self.scope,
-            "createdAt": self.created_at,
-            "expiresAt": self.expires_at,
-            "revokedAt": self.revoked_at,
-            "workspaceIds": sorted(self.workspace_ids) if self.workspace_ids is not None else None,
-        }
+        """The wire dict; kept for tests/unit/test_token_limits.py."""
+        return self.model().wire()
+
+
+class TokenInfo(WireModel):
+    """A minted token's public record. ``workspaceIds``: null for every workspace, else sorted ids."""
+
+    id: str
+    label: str
+    scope: Scope
+    created_at: float
+    expires_at: float | None
+    revoked_at: float | None
+    workspace_ids: list[str] | None
 
 
 class TokenService:

@@ -10,16 +10,21 @@ from typing import Any
 
 import click
 
-from openwork.cli.wire import WireError, exchange
+from openwork.cli.options import data_dir_option, json_option
+from openwork.cli.wire import exchange
 from openwork.constants import DEFAULT_HTTP_TIMEOUT, DEFAULT_PORT
-from openwork.errors import AuthError, ForbiddenError, NotFoundError, OpenworkError, ValidationError
-from openwork.paths import default_data_dir, server_record_path, token_paths
+from openwork.errors import (
+    AuthError,
+    ForbiddenError,
+    NotFoundError,
+    OpenworkError,
+    Unreachable,
+    ValidationError,
+    WireError,
+)
+from openwork.paths import DataDir
 
 __all__ = ["ServerTarget", "Unreachable", "connection_options", "find_target", "request", "server_record"]
-
-
-class Unreachable(OpenworkError):
-    """No server answered at the URL."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -47,13 +52,8 @@ def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--host-token", envvar="OPENWORK_HOST_TOKEN", help="Host token (prefer the env var OPENWORK_HOST_TOKEN)."
         ),
-        click.option(
-            "--data-dir",
-            type=click.Path(file_okay=False, path_type=Path),
-            envvar="OPENWORK_DATA_DIR",
-            help="Where the local server keeps its state and tokens. [env OPENWORK_DATA_DIR]",
-        ),
-        click.option("--json", "json_output", is_flag=True, help="Print the result as JSON."),
+        data_dir_option,
+        json_option,
     ]
     for option in reversed(options):
         func = option(func)
@@ -62,7 +62,7 @@ def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def server_record(data_dir: Path) -> dict[str, Any] | None:
     try:
-        record = json.loads(server_record_path(data_dir).read_text(encoding="utf-8"))
+        record = json.loads(DataDir(data_dir).server_record.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return record if isinstance(record, dict) and isinstance(record.get("url"), str) else None
@@ -80,15 +80,15 @@ def find_target(
 ) -> ServerTarget:
     """URL: flag/env > the local server's record in the data dir > the default port.
     Tokens: flag/env; for the local server, the token files in the data dir."""
-    root = (data_dir or default_data_dir()).expanduser()
+    dirs = DataDir.at(data_dir)
+    root = dirs.root
     explicit = url is not None
     if url is None:
         record = server_record(root)
         url = record["url"] if record else None
     if not explicit:
-        client_path, host_path = token_paths(root)
-        token = token or _stored(client_path)
-        host_token = host_token or _stored(host_path)
+        token = token or _stored(dirs.client_token)
+        host_token = host_token or _stored(dirs.host_token)
     return ServerTarget(
         url=(url or f"http://127.0.0.1:{DEFAULT_PORT}").rstrip("/"),
         data_dir=root,

@@ -7,23 +7,21 @@ from pathlib import Path
 
 import click
 
+from openwork.cli.options import (
+    allow_external_option,
+    data_dir_option,
+    json_option,
+    opencode_bin_option,
+    port_option,
+)
 from openwork.cli.output import emit
-from openwork.config import default_data_dir
-from openwork.constants import DEFAULT_PORT
+from openwork.paths import DataDir
 
 __all__ = ["daemon_group"]
 
-_data_dir = click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="OPENWORK_DATA_DIR",
-    help="State directory. [env OPENWORK_DATA_DIR]",
-)
-_json = click.option("--json", "json_output", is_flag=True, help="Print the result as JSON.")
-
 
 def _root(data_dir: Path | None) -> Path:
-    return (data_dir.expanduser() if data_dir else default_data_dir()).absolute()
+    return DataDir.at(data_dir).root
 
 
 class _DaemonGroup(click.Group):
@@ -50,17 +48,12 @@ def daemon_group() -> None:
 
 
 @daemon_group.command("start")
-@click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True, envvar="OPENWORK_PORT")
+@port_option
 @click.option("--timeout", type=click.FloatRange(1, 600), default=10.0, show_default=True, help="Seconds to wait.")
-@click.option("--allow-external", is_flag=True, envvar="OPENWORK_ALLOW_EXTERNAL", help="Passed to the daemon.")
-@click.option(
-    "--opencode-bin",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="OPENWORK_OPENCODE_BIN",
-    help="Passed to the daemon (needs --allow-external).",
-)
-@_data_dir
-@_json
+@allow_external_option
+@opencode_bin_option
+@data_dir_option
+@json_option
 def start_cmd(
     port: int, timeout: float, allow_external: bool, opencode_bin: Path | None, data_dir: Path | None, json_output: bool
 ) -> None:
@@ -76,8 +69,8 @@ def start_cmd(
 
 
 @daemon_group.command("status")
-@_data_dir
-@_json
+@data_dir_option
+@json_option
 def status_cmd(data_dir: Path | None, json_output: bool) -> None:
     """Exit 0 when the daemon runs and is healthy, 1 otherwise."""
     from openwork.cli.daemonctl import daemon_status
@@ -92,8 +85,8 @@ def status_cmd(data_dir: Path | None, json_output: bool) -> None:
 
 
 @daemon_group.command("stop")
-@_data_dir
-@_json
+@data_dir_option
+@json_option
 def stop_cmd(data_dir: Path | None, json_output: bool) -> None:
     """Stop the daemon (it stops opencode first). Not running is not an error."""
     from openwork.cli.daemonctl import stop_daemon

@@ -22,6 +22,7 @@ import psutil
 
 from openwork.cli.client import ServerTarget, Unreachable, find_target, request, server_record
 from openwork.errors import OpenworkError, SupervisorError
+from openwork.paths import DataDir
 from openwork.store.atomic import ensure_private_dir, write_atomic
 from openwork.supervisor.identity import same_process
 
@@ -43,7 +44,8 @@ _LOG_TAIL_LINES = 15
 
 
 def _paths(data_dir: Path) -> tuple[Path, Path]:
-    return data_dir / "run" / "daemon.json", data_dir / "logs" / "daemon.log"
+    dirs = DataDir(data_dir)
+    return dirs.daemon_record, dirs.daemon_log
 
 
 def _live_server(data_dir: Path) -> tuple[dict[str, Any], psutil.Process] | None:
@@ -60,7 +62,7 @@ def _live_server(data_dir: Path) -> tuple[dict[str, Any], psutil.Process] | None
 
 def _clean_stale(data_dir: Path) -> None:
     if _live_server(data_dir) is None:
-        for path in (data_dir / "run" / "server.json", _paths(data_dir)[0]):
+        for path in (DataDir(data_dir).server_record, _paths(data_dir)[0]):
             path.unlink(missing_ok=True)
 
 

@@ -11,10 +11,11 @@ import click
 
 from openwork.cli.client import find_target, request
 from openwork.cli.daemonctl import start_daemon, stop_daemon
+from openwork.cli.options import data_dir_option
 from openwork.constants import DEFAULT_PORT
-from openwork.paths import default_data_dir
+from openwork.paths import DataDir, default_data_dir
 
-__all__ = ["dashboard_cmd", "start_in_background", "summary"]
+__all__ = ["daemon_argv", "dashboard_cmd", "start_in_background", "summary"]
 
 
 def _redacted(token: str | None) -> str:
@@ -36,15 +37,41 @@ def summary(info: dict[str, Any], workspace: str | None, data_dir: Path, host_to
     )
 
 
-def start_in_background(command: click.Command, values: dict[str, Any], *, detach: bool, timeout: float) -> int:
-    from openwork.cli.serve import daemon_argv
+_FOREGROUND_ONLY = {"json_output", "check", "check_events", "no_tui", "detach", "timeout", "port", "data_dir"}
 
-    data_dir = (values["data_dir"].expanduser() if values["data_dir"] else default_data_dir()).absolute()
+
+def daemon_argv(command: click.Command, values: dict[str, Any]) -> list[str]:
+    """The flags that reproduce ``values`` for ``openwork daemon run`` (defaults and foreground-only
+    options left out). Secrets never travel this way: they are in the environment the daemon inherits."""
+    argv: list[str] = []
+    for param in command.params:
+        if not isinstance(param, click.Option) or param.name is None or param.name in _FOREGROUND_ONLY:
+            continue
+        value: Any = values.get(param.name)
+        if param.name == "workspace" and value is not None:
+            value = Path(value).expanduser().resolve()  # "." means the folder `start` ran in, always passed
+        elif value is None or value == param.default or value == ():
+            continue
+        if param.multiple:
+            argv += [arg for item in value for arg in (max(param.opts, key=len), str(item))]
+            continue
+        if param.is_flag and param.secondary_opts:  # --x/--no-x: say which one
+            argv.append(param.opts[0] if value else param.secondary_opts[0])
+            continue
+        if param.is_flag and not value:
+            continue
+        flag = max(param.opts, key=len)
+        argv += [flag] if param.is_flag else [flag, str(value)]
+    return argv
+
+
+def start_in_background(ctx: click.Context, values: dict[str, Any], *, detach: bool, timeout: float) -> int:
+    data_dir = DataDir.at(values["data_dir"]).root
     workspace = values.get("workspace")
     folder = str(Path(workspace).expanduser().resolve()) if workspace else None
     click.echo(f"starting OpenWork (log: {data_dir / 'logs' / 'daemon.log'})...", err=True)
     port = values["port"] if values["port"] is not None else DEFAULT_PORT
-    info = start_daemon(data_dir, port=port, extra_args=daemon_argv(command, values), timeout=timeout)
+    info = start_daemon(data_dir, port=port, extra_args=daemon_argv(ctx.command, values), timeout=timeout)
     target = find_target(url=None, token=None, data_dir=data_dir)
     if info["reused"] and folder:
         # An already-running stack: make this folder a registered, active workspace there too.
@@ -76,7 +103,7 @@ def _run_dashboard(url: str, host_token: str, client_token: str) -> str:
 @click.command("dashboard")
 @click.option("--openwork-url", envvar="OPENWORK_URL", help="Server URL (default: the local server).")
 @click.option("--host-token", envvar="OPENWORK_HOST_TOKEN", help="Host token (prefer the env var).")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="OPENWORK_DATA_DIR")
+@data_dir_option
 def dashboard_cmd(openwork_url: str | None, host_token: str | None, data_dir: Path | None) -> None:
     """Open the dashboard on a running server (`d` leaves it running, `q` stops it)."""
     target = find_target(url=openwork_url, token=None, host_token=host_token, data_dir=data_dir)

@@ -1,32 +1,32 @@
-"""From a command's flag values (``openwork.cli.flags``) to validated settings; no click here."""
+"""From a command's option values (``openwork.cli.options``) to validated settings; no click here."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from openwork.config import ServerConfig, default_data_dir, new_run_id
+from openwork.config import ServerConfig, new_run_id
 from openwork.errors import ConfigError
+from openwork.paths import DataDir
 from openwork.sidecars.resolver import SidecarSettings
-from openwork.supervisor.policy import RestartPolicy
+from openwork.supervisor.policy import RestartPolicy, RestartWindow
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
+__all__ = ["BUNDLED_ENV", "server_config", "sidecar_dir_for", "sidecar_settings"]
 
-__all__ = ["server_config", "sidecar_dir_for", "sidecar_settings"]
+BUNDLED_ENV = "OPENWORK_BUNDLED_SIDECARS_DIR"  # where a package ships its sidecars (no flag: a packager's knob)
 
 
 def sidecar_dir_for(data_dir: Path | None, sidecar_dir: Path | None) -> Path:
     """``--sidecar-dir`` (or ``OPENWORK_SIDECAR_DIR``), else ``<data dir>/sidecars``."""
     if sidecar_dir:
         return sidecar_dir.expanduser().absolute()
-    return (data_dir.expanduser() if data_dir else default_data_dir()).absolute() / "sidecars"
+    return DataDir.at(data_dir).sidecars
 
 
 def sidecar_settings(values: Mapping[str, Any], data_dir: Path | None) -> SidecarSettings:
-    """The sidecar flags' values (``SIDECAR_FLAGS``) as resolver settings."""
+    """The values of ``sidecar_options`` as resolver settings."""
 
     def explicit(key: str) -> Path | None:
         return Path(values[key]).expanduser().absolute() if values[key] else None
@@ -42,18 +42,20 @@ def sidecar_settings(values: Mapping[str, Any], data_dir: Path | None) -> Sideca
         base_url=values["sidecar_base_url"] or None,
         opencode_bin=explicit("opencode_bin"),
         router_bin=explicit("opencode_router_bin"),
+        bundled_dir=Path(bundled).expanduser().absolute() if (bundled := os.environ.get(BUNDLED_ENV)) else None,
     )
 
 
 def server_config(values: Mapping[str, Any]) -> ServerConfig:
-    """``serve`` / ``start`` / ``daemon run``: their ``SERVER_FLAGS`` values (and ``workspace``)."""
+    """``serve`` / ``start`` / ``daemon run``: their ``server_options`` values (and ``workspace``)."""
     data_dir: Path | None = values["data_dir"]
     workspace: Path | None = values["workspace"]
-    root = (data_dir.expanduser() if data_dir else default_data_dir()).absolute()
+    dirs = DataDir.at(data_dir)
+    root = dirs.root
     if workspace is None:
         # The daemon serves registered workspaces by directory; opencode itself needs some folder to
         # start in, and that scratch folder is not a workspace.
-        folder = root / "daemon-workspace"
+        folder = dirs.daemon_workspace
         folder.mkdir(parents=True, exist_ok=True)
     else:
         folder = workspace.expanduser()
@@ -82,6 +84,7 @@ def server_config(values: Mapping[str, Any]) -> ServerConfig:
         hot_reload_cooldown_ms=values["hot_reload_cooldown_ms"],
         router=values["router"],
         router_required=values["router_required"],
+        router_port=values["router_port"],
         sandbox=values["sandbox"],
         sandbox_engine=engine.expanduser().absolute() if engine else None,
         sandbox_image=values["sandbox_image"],
@@ -93,4 +96,5 @@ def server_config(values: Mapping[str, Any]) -> ServerConfig:
         policy=RestartPolicy(
             max_failures=values["restart_max_failures"], initial_delay=values["restart_backoff_ms"] / 1000
         ),
+        window=RestartWindow(max_failures=values["restart_window_max"], seconds=values["restart_window_ms"] / 1000),
     )

@@ -8,8 +8,7 @@ from typing import Any
 
 import click
 
-from openwork.cli.clickflags import with_flags
-from openwork.cli.flags import SIDECAR_FLAGS
+from openwork.cli.options import data_dir_option, json_option, sidecar_dir_option, sidecar_options
 from openwork.cli.output import emit
 from openwork.cli.progress import TerminalProgress
 from openwork.cli.serveconfig import sidecar_dir_for, sidecar_settings
@@ -19,11 +18,6 @@ from openwork.sidecars.resolver import Resolver
 from openwork.sidecars.targets import KNOWN_TARGETS, current_target
 
 __all__ = ["sidecars_group"]
-
-_data_dir = click.option(
-    "--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="OPENWORK_DATA_DIR", help="State directory."
-)
-_json = click.option("--json", "json_output", is_flag=True, help="Print the result as JSON.")
 
 
 @click.group("sidecars")
@@ -41,9 +35,9 @@ def sidecars_group() -> None:
 @click.argument("component", type=click.Choice(sorted(COMPONENTS)))
 @click.option("--version", "version", help="Version to fetch [default: the pinned one, or the manifest's].")
 @click.option("--target", type=click.Choice(KNOWN_TARGETS), help="Target triple [default: this machine].")
-@_data_dir
-@with_flags(SIDECAR_FLAGS)
-@_json
+@data_dir_option
+@sidecar_options
+@json_option
 def fetch_cmd(
     component: str, version: str | None, target: str | None, data_dir: Path | None, json_output: bool, **flags: Any
 ) -> None:
@@ -61,9 +55,9 @@ def fetch_cmd(
 
 
 @sidecars_group.command("list")
-@_data_dir
-@click.option("--sidecar-dir", type=click.Path(file_okay=False, path_type=Path), envvar="OPENWORK_SIDECAR_DIR")
-@_json
+@data_dir_option
+@sidecar_dir_option
+@json_option
 def list_cmd(data_dir: Path | None, sidecar_dir: Path | None, json_output: bool) -> None:
     """Show the cached binaries (no hashing: use `verify` for that)."""
     root = _root(data_dir, sidecar_dir)
@@ -83,9 +77,9 @@ def list_cmd(data_dir: Path | None, sidecar_dir: Path | None, json_output: bool)
 
 
 @sidecars_group.command("verify")
-@_data_dir
-@click.option("--sidecar-dir", type=click.Path(file_okay=False, path_type=Path), envvar="OPENWORK_SIDECAR_DIR")
-@_json
+@data_dir_option
+@sidecar_dir_option
+@json_option
 def verify_cmd(data_dir: Path | None, sidecar_dir: Path | None, json_output: bool) -> None:
     """Re-hash every cached binary against its record. Exit 1 if any fails (it is re-fetched on next use)."""
     root = _root(data_dir, sidecar_dir)
@@ -106,10 +100,10 @@ def verify_cmd(data_dir: Path | None, sidecar_dir: Path | None, json_output: boo
 
 
 @sidecars_group.command("prune")
-@_data_dir
-@click.option("--sidecar-dir", type=click.Path(file_okay=False, path_type=Path), envvar="OPENWORK_SIDECAR_DIR")
+@data_dir_option
+@sidecar_dir_option
 @click.option("--keep", multiple=True, metavar="COMPONENT@VERSION", help="Also keep this version (repeatable).")
-@_json
+@json_option
 def prune_cmd(data_dir: Path | None, sidecar_dir: Path | None, keep: tuple[str, ...], json_output: bool) -> None:
     """Remove cached versions other than the pinned ones (and --keep)."""
     root = _root(data_dir, sidecar_dir)

@@ -1,8 +1,8 @@
 """One small HTTP/1.1 exchange for the thin CLI.
 
-Plain ``http://`` (the local server on loopback) goes over a socket directly: ``http.client`` costs
-~30 ms to import (it pulls in the email package and ssl), and ``openwork workspace list`` has a
-150 ms budget. ``https://`` uses ``http.client``. Both send ``Connection: close`` and read one response.
+Plain ``http://`` (the local server on loopback) goes over a socket directly: importing ``http.client``
+(the email package, ssl) costs a large part of ``openwork workspace list``'s budget (docs/benchmarks.md).
+``https://`` uses ``http.client``. Both send ``Connection: close`` and read one response.
 """
 
 from __future__ import annotations
@@ -11,13 +11,11 @@ import socket
 import time
 from urllib.parse import urlsplit
 
+from openwork.errors import WireError
+
 __all__ = ["WireError", "exchange"]
 
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
-
-
-class WireError(Exception):
-    """The server could not be reached or answered something that is not HTTP."""
 
 
 def exchange(

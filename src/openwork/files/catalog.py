@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from openwork.files.ops import revision_of
 from openwork.files.pathrules import check_path, mapped
 from openwork.files.tempjournal import TEMP_PREFIX
+from openwork.wire import WireModel
 
-__all__ = ["DEFAULT_EXCLUDES", "CatalogItem", "CatalogPage", "snapshot"]
+__all__ = ["DEFAULT_EXCLUDES", "CatalogItem", "CatalogItemInfo", "CatalogPage", "snapshot"]
 
 DEFAULT_EXCLUDES = frozenset({".git", "node_modules"})
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -29,14 +30,25 @@ class CatalogItem:
     mtime_ms: int
     revision: str
 
+    def model(self) -> CatalogItemInfo:
+        """The entry as it goes on the wire."""
+        return CatalogItemInfo(
+            path=self.path, kind=self.kind, size=self.size, mtime_ms=self.mtime_ms, revision=self.revision
+        )
+
     def to_json(self) -> dict[str, object]:
-        return {
-            "path": self.path,
-            "kind": self.kind,
-            "size": self.size,
-            "mtimeMs": self.mtime_ms,
-            "revision": self.revision,
-        }
+        """The wire dict; kept for ``FilesService.catalog`` (openwork.files.service)."""
+        return self.model().wire()
+
+
+class CatalogItemInfo(WireModel):
+    """One entry of a catalog page."""
+
+    path: str
+    kind: str  # file | dir | symlink | other
+    size: int
+    mtime_ms: int
+    revision: str
 
 
 @dataclass(frozen=True, slots=True)

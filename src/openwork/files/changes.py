@@ -18,8 +18,9 @@ import structlog
 
 from openwork.files.tempjournal import TEMP_PREFIX
 from openwork.lifecycle.libc import libc
+from openwork.wire import WireModel
 
-__all__ = ["Change", "ChangeLog", "InotifyWatcher"]
+__all__ = ["Change", "ChangeInfo", "ChangeLog", "InotifyWatcher"]
 
 log = structlog.get_logger("openwork.files")
 
@@ -34,8 +35,23 @@ class Change:
     kind: str  # write | delete | mkdir | rename
     at: float
 
+    def model(self) -> ChangeInfo:
+        """The change as it goes on the wire."""
+        return ChangeInfo(seq=self.seq, cursor=str(self.seq), path=self.path, kind=self.kind, at=self.at)
+
     def to_json(self) -> dict[str, object]:
-        return {"seq": self.seq, "cursor": str(self.seq), "path": self.path, "kind": self.kind, "at": self.at}
+        """The wire dict; kept for ``FilesService.events`` (openwork.files.service)."""
+        return self.model().wire()
+
+
+class ChangeInfo(WireModel):
+    """One entry of a workspace's change log; ``cursor`` is ``seq`` as the string to resume after."""
+
+    seq: int
+    cursor: str
+    path: str
+    kind: str  # write | delete | mkdir | rename
+    at: float
 
 
 class ChangeLog:

@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from openwork.paths import user_config_dir
+
 __all__ = ["CODE_CONFIG", "ProtectedSet", "touches"]
 
 Parts = tuple[str, ...]
@@ -34,11 +36,6 @@ def touches(parts: Parts, roots: tuple[Parts, ...], *, destructive: bool) -> boo
     return any(parts[: len(r)] == r or (destructive and r[: len(parts)] == parts) for r in roots)
 
 
-def _user_config_dir() -> Path:
-    allowlist = os.environ.get("OPENWORK_SANDBOX_MOUNT_ALLOWLIST")
-    return Path(allowlist).expanduser().parent if allowlist else Path.home() / ".config" / "openwork"
-
-
 @dataclass(frozen=True, slots=True)
 class ProtectedSet:
     """Absolute, resolved roots the server owns or trusts."""
@@ -47,7 +44,7 @@ class ProtectedSet:
 
     @classmethod
     def for_server(cls, *, data_dir: Path, sidecar_dir: Path) -> ProtectedSet:
-        candidates = (data_dir, sidecar_dir, _user_config_dir())
+        candidates = (data_dir, sidecar_dir, user_config_dir())
         return cls(tuple(dict.fromkeys(Path(os.path.realpath(p)) for p in candidates)))
 
     def within(self, folder: Path | str) -> tuple[Parts, ...]:

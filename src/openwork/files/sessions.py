@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 
 from openwork.auth.quota import CallerCap
 from openwork.errors import NotFoundError
+from openwork.wire import WireModel
 
 __all__ = [
     "DEFAULT_TTL_SECONDS",
@@ -18,6 +19,7 @@ __all__ = [
     "MAX_TTL_SECONDS",
     "SESSION_CAP",
     "FileSession",
+    "FileSessionInfo",
     "SessionStore",
 ]
 
@@ -38,15 +40,27 @@ class FileSession:
     expires_at: float
     minted: bool = True  # created by a minted token: counts against the backstop (SESSION_CAP.minted_total)
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "id": self.id,
-            "sessionId": self.id,
-            "workspaceId": self.workspace_id,
-            "write": self.write,
-            "createdAt": self.created_at,
-            "expiresAt": self.expires_at,
-        }
+    def model(self) -> FileSessionInfo:
+        """The session as it goes on the wire (never the token that owns it)."""
+        return FileSessionInfo(
+            id=self.id,
+            session_id=self.id,
+            workspace_id=self.workspace_id,
+            write=self.write,
+            created_at=self.created_at,
+            expires_at=self.expires_at,
+        )
+
+
+class FileSessionInfo(WireModel):
+    """A file session. ``sessionId`` repeats ``id``: the original server's clients read that name."""
+
+    id: str
+    session_id: str
+    workspace_id: str
+    write: bool
+    created_at: float
+    expires_at: float
 
 
 class SessionStore:

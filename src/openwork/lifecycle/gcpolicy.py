@@ -2,10 +2,10 @@
 
 Start-up allocates hundreds of thousands of objects that all live for the whole run (modules, classes,
 pydantic schemas, route tables). With the default thresholds the collector scans them again and again
-while they are being created: 25-45 ms of CPU, spent while opencode boots on the same cores. So the
+while they are being created, CPU spent while opencode boots on the same cores. So the
 collector is held back until the server is ready; then ``gc.freeze`` moves everything start-up made
 out of every later collection's way (it would survive them anyway). No full collection first: it
-would stall the first requests for ~40 ms to free a few start-up cycles.
+would stall the first requests to free a few start-up cycles (figures: docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import json
 import os
-import signal
 import socket
-import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,14 +15,15 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 import psutil
 import structlog
 
-from openwork import __version__
 from openwork.auth.credentials import Credentials
 from openwork.config import ServerConfig
-from openwork.constants import BACKGROUND_NICENESS
+from openwork.constants import BACKGROUND_NICENESS, HTTP_SHUTDOWN_TIMEOUT
 from openwork.errors import OpenworkError
 from openwork.lifecycle.gcpolicy import settle_after_start_up
 from openwork.lifecycle.launch import Launch
 from openwork.lifecycle.priority import lower_this_thread
+from openwork.lifecycle.ready import connect_info, print_ready
+from openwork.lifecycle.signals import Signals
 from openwork.logging import LogHub
 from openwork.runtime.events import EventBus
 from openwork.runtime.stack import Stack
@@ -38,15 +36,10 @@ if TYPE_CHECKING:
     from openwork.lifecycle.httpserver import EmbeddedServer
     from openwork.runtime.hotreload import HotReloader
 
-__all__ = ["EXIT_SIGINT", "EXIT_SIGTERM", "ServeOptions", "serve"]
+__all__ = ["ServeOptions", "serve"]
 
 log = structlog.get_logger("openwork.server")
 _T = TypeVar("_T")
-
-EXIT_SIGINT = 130
-EXIT_SIGTERM = 143
-AFTER_READY_DELAY = 2.0  # seconds after "ready" before the route tables are built and the GC settles
-HTTP_SHUTDOWN_TIMEOUT = 5  # seconds; mirrors httpserver's, kept here so the CLI path stays import-light
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -57,84 +50,6 @@ class ServeOptions:
     stdout: TextIO | None = None
 
 
-class _Signals:
-    def __init__(self) -> None:
-        self.stop = asyncio.Event()
-        self.force = asyncio.Event()
-        self.received: int | None = None
-        self.shutdown_requested = False
-
-    def request_shutdown(self) -> None:
-        """``POST /shutdown``: an orderly stop that exits 0."""
-        if self.received is None and not self.shutdown_requested:
-            log.info("server.shutdown_requested")
-            self.shutdown_requested = True
-            self.stop.set()
-
-    @property
-    def stopping(self) -> bool:
-        return self.received is not None or self.shutdown_requested
-
-    def __call__(self, sig: int) -> None:
-        if self.received is None:
-            self.received = sig
-            log.info("server.signal", signal=signal.Signals(sig).name, action="orderly stop")
-            self.stop.set()
-        else:
-            log.warning("server.signal", signal=signal.Signals(sig).name, action="force stop")
-            self.force.set()
-
-    def install(self, loop: asyncio.AbstractEventLoop) -> None:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self, sig)
-
-    def remove(self, loop: asyncio.AbstractEventLoop) -> None:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-
-    @property
-    def exit_code(self) -> int:
-        if self.received is None:
-            return 0  # asked to stop over the API
-        return EXIT_SIGTERM if self.received == signal.SIGTERM else EXIT_SIGINT
-
-
-def _connect_info(ctx: AppContext, binary: ResolvedBinary, stack: Stack) -> dict[str, object]:
-    opencode = stack.opencode.status()
-    return {
-        "openworkUrl": ctx.url,
-        "opencodeUrl": stack.driver.url,
-        "clientToken": ctx.credentials.client_token,
-        "hostToken": ctx.credentials.host_token,
-        "workspace": str(ctx.config.workspace),
-        "dataDir": str(ctx.config.data_dir),
-        "runId": ctx.config.run_id,
-        "pids": {"server": os.getpid(), "opencode": opencode.pid},
-        "versions": {"openwork": __version__, "opencode": stack.driver.version},
-        "opencodeBinary": binary.to_json(),
-    }
-
-
-def _redacted(token: str) -> str:
-    return token[:4] + "…" + "(redacted)"
-
-
-def _print_ready(info: dict[str, object], credentials: Credentials, opts: ServeOptions) -> None:
-    out = opts.stdout or sys.stdout
-    if opts.json_output:
-        out.write(json.dumps(info) + "\n")
-    else:
-        out.write(
-            "OpenWork server ready\n"
-            f"  OpenWork URL:  {info['openworkUrl']}\n"
-            f"  opencode URL:  {info['opencodeUrl']}  (reachable only with the server's credentials)\n"
-            f"  client token:  {_redacted(credentials.client_token)}  (print it with --json)\n"
-            f"  workspace:     {info['workspace']}\n"
-            f"  data dir:      {info['dataDir']}\n"
-        )
-    out.flush()
-
-
 async def _first(*aws: asyncio.Future[Any]) -> None:
     """Wait until one of ``aws`` is done. Cancels nothing: callers own their tasks."""
     await asyncio.wait(aws, return_when=asyncio.FIRST_COMPLETED)
@@ -142,13 +57,12 @@ async def _first(*aws: asyncio.Future[Any]) -> None:
 
 async def serve(config: ServerConfig, hub: LogHub, launch: Launch, opts: ServeOptions | None = None) -> int:
     """Run the server until a signal, a required service giving up, or (with ``--check``) the end of
-    the checks. Returns the process exit code. ``launch``: what ``openwork.lifecycle.launch.prepare`` acquired
-    (opencode perhaps already started); its caller releases it."""
+    the checks. Returns the process exit code. ``launch``: what ``openwork.lifecycle.launch.prepare``
+    acquired; its caller releases it."""
     opts = opts or ServeOptions()
     run: _Run | None = None
     try:
         hub.redactor.add(*launch.credentials.values())
-        launch.log.flush()
         stack = Stack(
             config=config,
             binary=launch.binary,
@@ -157,7 +71,6 @@ async def serve(config: ServerConfig, hub: LogHub, launch: Launch, opts: ServeOp
             bus=EventBus(),
             router_binary=launch.router_binary,
             sandbox=launch.sandbox,
-            early=launch.take_early(),
         )
         run = _Run(
             config=config,
@@ -213,8 +126,8 @@ class _Run:
         self.sock = sock
         self.opts = opts
         self.url = _url(config.host, sock.getsockname()[1])
-        self.signals = _Signals()
-        self.record = config.state_dir / "server.json"
+        self.signals = Signals()
+        self.record = config.dirs.server_record
         self.http: EmbeddedServer | None = None
         self.ctx: AppContext | None = None
 
@@ -233,7 +146,7 @@ class _Run:
         from openwork.workspaces.legacy import import_legacy_state, legacy_candidates
         from openwork.workspaces.registry import WorkspaceRegistry
 
-        self.db = Database(self.config.db_path)
+        self.db = Database(self.config.dirs.db)
         registry = WorkspaceRegistry(self.db)
         import_legacy_state(registry, legacy_candidates(self.config.data_dir))
         if self.config.register_workspace:
@@ -258,7 +171,7 @@ class _Run:
                 approvals=approvals,
                 protected=ProtectedSet.for_server(data_dir=self.config.data_dir, sidecar_dir=self.config.sidecar_dir),
                 allow_config_write=self.config.files_allow_config_write,
-                state_dir=self.config.state_dir,
+                state_dir=self.config.dirs.state,
             ),
             approvals=approvals,
             runtime=RuntimeControl(stack=self.stack, settings=self.config.sidecar_settings(), bus=self.stack.bus),
@@ -311,8 +224,11 @@ class _Run:
         failed: asyncio.Task[Any] | None = None
         reloader: asyncio.Task[None] | None = None
         baseline: asyncio.Task[None] | None = None
-        after_ready: asyncio.TimerHandle | None = None
+        spawned = asyncio.ensure_future(self.stack.opencode.spawned.wait())
         try:
+            # The HTTP half (imports, the app, the database) is built while opencode boots: after its spawn,
+            # not before it.
+            await _first(spawned, start, stop_requested)
             ctx, http = await _in_background_thread(self._build_http)
             self.http = http
             http_task = asyncio.create_task(http.serve(sockets=[self.sock]), name="http")
@@ -335,10 +251,11 @@ class _Run:
             if hot is not None and baseline is not None:
                 await baseline
                 reloader = asyncio.create_task(hot.run(), name="hot-reload")
-            _print_ready(_connect_info(ctx, self.binary, self.stack), self.credentials, self.opts)
-            after_ready = loop.call_later(AFTER_READY_DELAY, _after_ready_in_background, http.config.app)
+            print_ready(connect_info(ctx, self.binary, self.stack), self.credentials, self.opts)
+            settle_after_start_up()
             if self.opts.check or self.opts.check_events:
-                checks = importlib.import_module("openwork.lifecycle.checks")
+                from openwork.lifecycle import checks
+
                 code = 0 if await checks.run_checks(ctx, self.stack, events=self.opts.check_events) else 1
                 return code
             failed = asyncio.create_task(self.stack.wait_failed())
@@ -352,11 +269,9 @@ class _Run:
                 log.error("server.http_stopped", message="the HTTP server stopped unexpectedly")
             return code
         finally:
-            for task in (start, stop_requested, failed, version_check, reloader, baseline):
+            for task in (start, spawned, stop_requested, failed, version_check, reloader, baseline):
                 if task is not None and not task.done():
                     task.cancel()
-            if after_ready is not None:
-                after_ready.cancel()
             self.stack.bus.close()  # ends open SSE streams so the HTTP shutdown is quick
             if self.http is not None:
                 self.http.request_exit()
@@ -374,27 +289,9 @@ class _Run:
             log.info("server.stopped", exit_code=code)
 
 
-def _after_ready_in_background(app: Any) -> None:
-    """Build FastAPI's route tables (see ``warm_routes``), then settle the collector, in a thread of its
-    own, ``AFTER_READY_DELAY`` after "ready": not while opencode boots (that CPU would slow opencode's
-    start), not on the event loop, and not just when the first requests come (a request builds only
-    the tables it walks, ~25 ms; all of them cost ~100 ms of CPU). FastAPI builds the tables under its
-    own lock, so a request that needs one meanwhile waits for it, as it would without this."""
-
-    def run() -> None:
-        from openwork.lifecycle.httpserver import warm_routes  # loaded by the build thread already
-
-        try:
-            asyncio.run(warm_routes(app))
-        finally:
-            settle_after_start_up()
-
-    threading.Thread(target=run, name="openwork-after-ready", daemon=True).start()
-
-
 async def _in_background_thread(func: Callable[[], _T]) -> _T:
     """Run ``func`` in a fresh thread at a lower CPU priority (Linux: per-thread nice). Building the HTTP
-    app costs ~1 s of CPU while opencode boots on the same cores; opencode's start is what users wait for."""
+    app is CPU work done while opencode boots on the same cores; opencode's start is what users wait for."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[_T] = loop.create_future()
 
@@ -419,7 +316,7 @@ async def _in_background_thread(func: Callable[[], _T]) -> _T:
     return await future
 
 
-async def _force_on_second_signal(signals: _Signals, stack: Stack) -> None:
+async def _force_on_second_signal(signals: Signals, stack: Stack) -> None:
     await signals.force.wait()
     for service in stack.services:
         await service.stop(force=True)

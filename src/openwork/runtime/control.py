@@ -21,8 +21,9 @@ from openwork.runtime.stack import Stack
 from openwork.sidecars.components import OPENCODE_VERSION
 from openwork.sidecars.resolver import ResolvedBinary, Resolver, SidecarSettings
 from openwork.supervisor.service import Service
+from openwork.wire import WireModel
 
-__all__ = ["UPGRADE_HEALTH_TIMEOUT", "RuntimeControl", "UpgradeState"]
+__all__ = ["UPGRADE_HEALTH_TIMEOUT", "RuntimeControl", "UpgradeInfo", "UpgradeState", "UpgradeStep"]
 
 log = structlog.get_logger("openwork.runtime")
 
@@ -39,15 +40,34 @@ class UpgradeState:
     target: dict[str, str] = field(default_factory=dict)
     steps: list[str] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "state": self.state,
-            "startedAt": self.started_at,
-            "finishedAt": self.finished_at,
-            "error": self.error,
-            "target": self.target,
-            "steps": self.steps,
-        }
+    def model(self) -> UpgradeInfo:
+        """The upgrade as it goes on the wire (a copy: the running upgrade keeps changing its own)."""
+        return UpgradeInfo(
+            state=self.state,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            error=self.error,
+            target=dict(self.target),
+            steps=list(self.steps),
+        )
+
+
+class UpgradeInfo(WireModel):
+    """The rolling upgrade: its state, when it started and finished, why it failed, what it targets
+    (component -> version) and the steps so far."""
+
+    state: Literal["idle", "running", "completed", "failed"]
+    started_at: float | None
+    finished_at: float | None
+    error: str | None
+    target: dict[str, str]
+    steps: list[str]
+
+
+class UpgradeStep(UpgradeInfo):
+    """Payload of ``runtime.upgrade`` while it runs: the state, and the step just taken."""
+
+    step: str
 
 
 class RuntimeControl:
@@ -72,7 +92,7 @@ class RuntimeControl:
         policy = self.stack.config.policy
         services = []
         for service in self.stack.services:
-            status = service.status().to_json()
+            status = service.status().model().wire()
             driver = self._drivers()[service.name]
             binary = driver.binary
             reported = driver.version or binary.reported_version
@@ -100,7 +120,7 @@ class RuntimeControl:
                 "startTimeout": policy.start_timeout,
                 "stopTimeout": policy.stop_timeout,
             },
-            "upgrade": self.upgrade_state.to_json(),
+            "upgrade": self.upgrade_state.model().wire(),
         }
 
     def versions(self) -> dict[str, Any]:
@@ -144,7 +164,7 @@ class RuntimeControl:
     def _step(self, text: str) -> None:
         self.upgrade_state.steps.append(text)
         log.info("runtime.upgrade", step=text)
-        self.bus.publish("runtime.upgrade", {**self.upgrade_state.to_json(), "step": text})
+        self.bus.publish("runtime.upgrade", UpgradeStep(**self.upgrade_state.model().model_dump(), step=text).wire())
 
     async def _upgrade(self, wanted: dict[str, str]) -> None:
         state = self.upgrade_state
@@ -175,7 +195,7 @@ class RuntimeControl:
             state.state = "failed"
         finally:
             state.finished_at = time.time()
-            self.bus.publish("runtime.upgrade", state.to_json())
+            self.bus.publish("runtime.upgrade", state.model().wire())
 
     async def _rollback(self, previous: dict[str, ResolvedBinary], reported: dict[str, str | None]) -> None:
         for name, binary in previous.items():

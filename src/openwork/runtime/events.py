@@ -22,9 +22,6 @@ class Event:
     data: dict[str, Any]
     at: float = field(default_factory=time.time)
 
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "type": self.type, "at": self.at, "data": self.data}
-
 
 class Subscription:
     """One reader's queue. Iterate it; it ends when the bus closes or ``close()`` is called."""

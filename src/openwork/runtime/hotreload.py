@@ -16,14 +16,13 @@ from pathlib import Path
 
 import structlog
 
+from openwork.constants import DEFAULT_HOT_RELOAD_COOLDOWN_MS, DEFAULT_HOT_RELOAD_DEBOUNCE_MS
 from openwork.errors import OpenworkError
 
-__all__ = ["DEFAULT_COOLDOWN_MS", "DEFAULT_DEBOUNCE_MS", "HotReloader", "ReloadScheduler", "config_fingerprint"]
+__all__ = ["HotReloader", "ReloadScheduler", "config_fingerprint"]
 
 log = structlog.get_logger("openwork.hotreload")
 
-DEFAULT_DEBOUNCE_MS = 700
-DEFAULT_COOLDOWN_MS = 1500
 POLL_INTERVAL = 0.25
 _FILES = ("opencode.json", "opencode.jsonc")
 _DIRS = ("agent", "agents", "command", "commands", "skill", "skills", "plugin", "plugins", "tool", "tools")
@@ -90,8 +89,8 @@ class HotReloader:
         workspaces: Callable[[], list[tuple[str, str]]],
         dispose: Callable[[str, str], object],
         publish: Callable[[str, dict[str, object]], object],
-        debounce_ms: int = DEFAULT_DEBOUNCE_MS,
-        cooldown_ms: int = DEFAULT_COOLDOWN_MS,
+        debounce_ms: int = DEFAULT_HOT_RELOAD_DEBOUNCE_MS,
+        cooldown_ms: int = DEFAULT_HOT_RELOAD_COOLDOWN_MS,
         clock: Callable[[], float] | None = None,
     ) -> None:
         self._workspaces = workspaces  # () -> [(id, path)]

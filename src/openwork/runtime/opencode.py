@@ -5,17 +5,17 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from openwork.auth.credentials import Credentials, OpencodeLogin
 from openwork.config import ServerConfig
 from openwork.constants import DEFAULT_HEALTH_REQUEST_TIMEOUT, DEFAULT_START_PROBE_TIMEOUT
-from openwork.runtime.loopback import no_tls
+from openwork.runtime.loopback import no_tls, probe_health
 from openwork.runtime.ports import pick_port
 from openwork.runtime.tools import opencode_config_dir
 from openwork.sidecars.resolver import ResolvedBinary
 from openwork.supervisor.spawn import SpawnSpec
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     import httpx
 
@@ -67,8 +67,7 @@ def opencode_host(config: ServerConfig) -> str:
 
 
 def opencode_spec(*, binary: Path, host: str, port: int, env: Mapping[str, str], workspace: Path) -> SpawnSpec:
-    """``opencode serve`` on ``host:port`` in ``workspace``: what the driver spawns, and what
-    ``openwork.lifecycle.launch`` starts early for the spawner to adopt (it compares the two)."""
+    """``opencode serve`` on ``host:port`` in ``workspace``."""
     argv = (str(binary), "serve", "--hostname", host, "--port", str(port))
     return SpawnSpec(name="opencode", argv=argv, env=env, cwd=workspace)
 
@@ -85,10 +84,7 @@ class OpencodeDriver:
         env: Mapping[str, str],
         host: str,
         preferred_port: int,
-        first_port: int | None = None,
     ) -> None:
-        """``first_port``: the port an early-started child (``openwork.lifecycle.launch``) already listens on; the
-        first ``prepare`` returns exactly its spec, so the spawner adopts it instead of starting another."""
         self.binary = binary
         self.workspace = workspace
         self.host = host
@@ -96,7 +92,6 @@ class OpencodeDriver:
         self._running = False
         self.version: str | None = None
         self._preferred = preferred_port
-        self._first_port = first_port
         self._env = dict(env)
         self._credentials = (credentials.opencode_username, credentials.opencode_password)
         # httpx is imported on the first probe, after the spawn: its import is off the start-up path.
@@ -124,12 +119,20 @@ class OpencodeDriver:
             )
         return self._client
 
+    async def after_exit(self) -> None:
+        """Nothing outlives the process."""
+
+    async def reap_leftovers(self) -> list[str]:
+        """What a crashed run left outside the process records (a sandbox's containers); here nothing."""
+        return []
+
+    def container_path(self, host_path: str) -> str:
+        """Where a host folder is for opencode: itself (a sandbox maps it under /workspace)."""
+        return host_path
+
     async def prepare(self) -> SpawnSpec:
         # Keep the last port across restarts when it is still free, so URLs stay stable.
-        if self._first_port is not None:
-            self.port, self._first_port = self._first_port, None
-        else:
-            self.port = pick_port(self.host, self.port or self._preferred)
+        self.port = pick_port(self.host, self.port or self._preferred)
         return opencode_spec(
             binary=self.binary.path, host=self.host, port=self.port, env=self._env, workspace=self.workspace
         )
@@ -144,23 +147,9 @@ class OpencodeDriver:
     async def healthy(self) -> bool:
         if self.url is None:
             return False
-        import httpx
-
-        client = self._http()
-        try:
-            response = await client.get(self.url + HEALTH_PATH, timeout=self._probe_timeout())
-        except httpx.HTTPError:
-            return False
-        if response.status_code != 200:
-            return False
-        # opencode reports its version with its health: no separate `--version` run competing for CPU.
-        try:
-            version = response.json().get("version")
-        except ValueError:
-            version = None
-        if isinstance(version, str):
-            self.version = version
-        return True
+        ok, version = await probe_health(self._http(), self.url + HEALTH_PATH, timeout=self._probe_timeout())
+        self.version = version or self.version
+        return ok
 
     def details(self) -> dict[str, object]:
         return {

@@ -11,21 +11,20 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from openwork.constants import DEFAULT_HEALTH_REQUEST_TIMEOUT, DEFAULT_START_PROBE_TIMEOUT
-from openwork.runtime.loopback import no_tls
+from openwork.runtime.loopback import no_tls, probe_health
 from openwork.runtime.ports import pick_port
 from openwork.sidecars.resolver import ResolvedBinary
 from openwork.store.atomic import write_atomic
 from openwork.supervisor.spawn import SpawnSpec
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["DEFAULT_ROUTER_PORT", "RouterDriver", "router_enabled", "router_paths"]
+__all__ = ["RouterDriver", "router_enabled", "router_paths"]
 
-DEFAULT_ROUTER_PORT = 3005
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -69,7 +68,7 @@ class RouterDriver:
         opencode_auth: tuple[str, str],
         base_env: Mapping[str, str],
         state_file: Path,
-        preferred_port: int = DEFAULT_ROUTER_PORT,
+        preferred_port: int = 0,
     ) -> None:
         self.binary = binary
         self.workspace = workspace
@@ -87,6 +86,9 @@ class RouterDriver:
     @property
     def url(self) -> str | None:
         return f"http://127.0.0.1:{self.port}" if self.port else None
+
+    async def after_exit(self) -> None:
+        """Nothing outlives the process."""
 
     async def prepare(self) -> SpawnSpec:
         self.port = pick_port("127.0.0.1", self.port or self._preferred)
@@ -115,19 +117,9 @@ class RouterDriver:
         if self._client is None:
             self._client = httpx.AsyncClient(trust_env=False, verify=no_tls())
         timeout = DEFAULT_HEALTH_REQUEST_TIMEOUT if self._running else DEFAULT_START_PROBE_TIMEOUT
-        try:
-            response = await self._client.get(self.url + "/health", timeout=timeout)
-        except httpx.HTTPError:
-            return False
-        if response.status_code != 200:
-            return False
-        try:
-            version = response.json().get("version")
-        except (ValueError, AttributeError):
-            version = None
-        if isinstance(version, str):
-            self.version = version
-        return True
+        ok, version = await probe_health(self._client, self.url + "/health", timeout=timeout)
+        self.version = version or self.version
+        return ok
 
     async def health(self) -> dict[str, object] | None:
         """The router's own health answer, for ``GET /system/router/health``."""

@@ -22,11 +22,10 @@ from openwork.sandbox.engine import ContainerEngine
 from openwork.sandbox.mounts import Mount
 from openwork.sidecars.resolver import ResolvedBinary
 from openwork.supervisor.clock import Clock, MonotonicClock
-from openwork.supervisor.policy import Liveness, RestartWindow
+from openwork.supervisor.policy import Liveness
 from openwork.supervisor.process import AsyncioSpawner, Spawner
 from openwork.supervisor.records import ChildRecords
 from openwork.supervisor.service import Service, ServiceDriver
-from openwork.supervisor.spawn import EarlyChild
 from openwork.supervisor.state import ServiceState, ServiceStatus
 
 __all__ = ["SandboxSetup", "Stack"]
@@ -61,15 +60,9 @@ class Stack:
         spawner: Spawner | None = None,
         router_binary: ResolvedBinary | None = None,
         sandbox: SandboxSetup | None = None,
-        early: EarlyChild | None = None,
     ) -> None:
-        """``early``: opencode already started by ``openwork.lifecycle.launch`` (which reaped leftovers first); the
-        first start adopts it. Not with a sandbox or a custom spawner."""
-        if early is not None and (sandbox is not None or spawner is not None):
-            raise ValueError("an early-started opencode is adopted by the stack's own spawner only")
         self.config = config
-        self._reaped = early is not None
-        self.records = ChildRecords(config.state_dir / "children.json")
+        self.records = ChildRecords(config.dirs.children)
         self.bus = bus
         self.hub = hub
         self.sandbox = sandbox
@@ -95,19 +88,14 @@ class Stack:
                 binary=binary,
                 workspace=config.workspace,
                 credentials=credentials,
-                env=early.spec.env
-                if early is not None
-                else stack_opencode_env(config, credentials.opencode, router=router_binary is not None),
+                env=stack_opencode_env(config, credentials.opencode, router=router_binary is not None),
                 host=opencode_host(config),
                 preferred_port=config.opencode_port,
-                first_port=early.port if early is not None else None,
             )
-        self._own_spawner: AsyncioSpawner | None = None
         if spawner is None:
-            self._own_spawner = spawner = AsyncioSpawner(records=self.records, adopt=early)
+            spawner = AsyncioSpawner(records=self.records)
         clock = clock or MonotonicClock()
-        # Env-only for now (no CLI flag yet): read here, the one place services are built.
-        window = RestartWindow.from_env(os.environ)
+        window = config.window
         liveness = Liveness()
 
         def service(name: str, driver: ServiceDriver, *, required: bool, fail_fast: bool = True) -> Service:
@@ -139,6 +127,7 @@ class Stack:
                 opencode_auth=(credentials.opencode_username, credentials.opencode_password),
                 base_env=os.environ,
                 state_file=router_state_file(config.data_dir),
+                preferred_port=config.router_port,
             )
             # Optional: a failing first start is retried like a crash, and giving up leaves the
             # stack serving. Required: the first failure is fatal, as for opencode.
@@ -148,9 +137,7 @@ class Stack:
 
     def container_path(self, host_path: str) -> str:
         """Where a host folder is for opencode: itself, or (sandbox) its place under /workspace."""
-        if isinstance(self.driver, SandboxDriver):
-            return self.driver.container_path(host_path)
-        return host_path
+        return self.driver.container_path(host_path)
 
     @property
     def services(self) -> list[Service]:
@@ -168,11 +155,8 @@ class Stack:
 
     async def start(self) -> None:
         """Reap what a dead predecessor left, then start opencode and wait until it is healthy."""
-        if not self._reaped:
-            self.records.reap_leftovers()
-            self._reaped = True
-        if isinstance(self.driver, SandboxDriver):
-            await self.driver.reap_leftovers()
+        self.records.reap_leftovers()
+        await self.driver.reap_leftovers()
         await self.opencode.start()
         if self.router is not None:
             if self.config.router_required:
@@ -203,8 +187,6 @@ class Stack:
             self._router_task.cancel()
         for service in reversed(self.services):
             await service.stop(force=force)
-        if self._own_spawner is not None:
-            self._own_spawner.discard()  # an early opencode that was never adopted
         await self.driver.aclose()
         if self.router_driver is not None:
             await self.router_driver.aclose()

@@ -19,6 +19,7 @@ import structlog
 
 from openwork.auth.credentials import Credentials
 from openwork.errors import ValidationError
+from openwork.paths import DataDir
 from openwork.runtime.opencode import OpencodeDriver
 from openwork.runtime.ports import pick_port
 from openwork.sandbox.engine import ContainerEngine, RunSpec
@@ -91,7 +92,7 @@ class SandboxDriver(OpencodeDriver):
         self._mounts = mounts
         self._label = data_label(data_dir)
         self._run_id = run_id
-        self._env_file = data_dir / "run" / f"sandbox-{run_id}.env"
+        self._env_file = DataDir(data_dir).sandbox_env_file(run_id)
         self._credentials = (credentials.opencode_username, credentials.opencode_password)
         self._limits = limits or SandboxLimits()
         self.policy: SandboxPolicy | None = None  # decided at each start: the workspace owner may change

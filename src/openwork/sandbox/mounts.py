@@ -6,14 +6,14 @@ Everything is checked with realpath before any engine is called.
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from openwork.errors import ConfigError
+from openwork.paths import sandbox_allowlist_path
 
-__all__ = ["BLOCKED_NAMES", "Mount", "allowlist_path", "load_allowlist", "parse_mount"]
+__all__ = ["BLOCKED_NAMES", "Mount", "load_allowlist", "parse_mount"]
 
 BLOCKED_NAMES = (
     ".ssh",
@@ -45,11 +45,6 @@ class Mount:
     @property
     def target(self) -> str:
         return f"/workspace/extra/{self.name}"
-
-
-def allowlist_path() -> Path:
-    env = os.environ.get("OPENWORK_SANDBOX_MOUNT_ALLOWLIST")
-    return Path(env).expanduser() if env else Path.home() / ".config" / "openwork" / "sandbox-mount-allowlist.json"
 
 
 def load_allowlist(path: Path) -> list[Path]:
@@ -88,6 +83,6 @@ def parse_mount(spec: str, allowed: list[Path]) -> Mount:
     if not any(host == root or root in host.parents for root in allowed):
         raise ConfigError(
             f"--sandbox-mount {spec!r}: {host} is not inside an allowed root",
-            hint=f'add a root to {allowlist_path()} ({{"allowedRoots": [...]}})',
+            hint=f'add a root to {sandbox_allowlist_path()} ({{"allowedRoots": [...]}})',
         )
     return Mount(host=host, name=name, read_only=len(parts) == 3 and parts[2] == "ro")

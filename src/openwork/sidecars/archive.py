@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from openwork.errors import SidecarError
+from openwork.errors import ArchiveError
 
 __all__ = ["ArchiveLimits", "check_member_name", "extract_binary"]
 
@@ -25,10 +25,6 @@ class ArchiveLimits:
     max_members: int = 10_000
     max_total_bytes: int = 2 * 1024 * 1024 * 1024  # sum of uncompressed member sizes
     max_ratio: float = 100.0  # uncompressed / compressed, over the whole archive
-
-
-class ArchiveError(SidecarError):
-    code = "bad_archive"
 
 
 def check_member_name(name: str) -> PurePosixPath:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-TYPE_CHECKING = False
+from typing import TYPE_CHECKING
 
 __all__ = ["COMPONENTS", "OPENCODE_VERSION", "SOURCES", "ComponentSpec", "Source"]
 

@@ -9,9 +9,9 @@ __all__ = ["file_digest", "file_sha256"]
 
 
 def file_digest(path: Path, algorithm: str) -> bytes:
-    """The file mapped and hashed in one call: hashlib drops the GIL for the whole ~185 MB of an opencode
-    binary, so another thread (``openwork.lifecycle.launch.Preloader``) runs meanwhile instead of taking the GIL
-    back between chunks (which made the hash several times slower). No copy through a read buffer.
+    """The file mapped and hashed in one call: hashlib drops the GIL for the whole of an opencode binary,
+    so other threads run meanwhile instead of taking the GIL back between chunks (which made the hash
+    several times slower). No copy through a read buffer.
     (Truncating the file in place while it is hashed would end the process with SIGBUS; our own writers
     replace files by rename, which leaves a mapped file intact.)"""
     import hashlib  # OpenSSL loads here, not on the way to spawning an external (unhashed) opencode

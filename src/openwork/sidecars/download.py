@@ -13,6 +13,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -21,7 +22,6 @@ from openwork.sidecars.limits import DownloadLimits
 from openwork.sidecars.progress import NullProgress
 from openwork.sidecars.urls import check_url, display_url
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from openwork.sidecars.progress import Progress
 

@@ -10,13 +10,13 @@ import os
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from openwork.errors import IntegrityError, SidecarError
 from openwork.sidecars.archive import extract_binary
 from openwork.sidecars.digest import file_digest
 from openwork.sidecars.progress import NullProgress
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from openwork.sidecars.progress import Progress
 

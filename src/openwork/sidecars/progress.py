@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-
-TYPE_CHECKING = False  # typing loads after opencode's spawn; this module is on the way to it
+from typing import TYPE_CHECKING
 
 __all__ = ["CallbackProgress", "NullProgress", "Progress"]
 

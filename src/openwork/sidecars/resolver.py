@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from openwork.errors import ConfigError, SidecarError
 from openwork.sidecars import cache
@@ -27,7 +27,6 @@ from openwork.sidecars.version import probe_version_sync, version_problem
 
 # pydantic, httpx, tarfile and the npm client load only when a manifest or a download is needed:
 # resolving a cached binary stays on opencode's start-up path.
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from openwork.sidecars.components import Source
     from openwork.sidecars.manifest import Artifact, Manifest
@@ -59,8 +58,7 @@ class SidecarSettings:
         return self.opencode_bin if component == "opencode" else self.router_bin
 
     def bundled_root(self) -> Path:
-        env = os.environ.get("OPENWORK_BUNDLED_SIDECARS_DIR")
-        return self.bundled_dir or (Path(env) if env else Path(sys.prefix) / "share" / "openwork" / "sidecars")
+        return self.bundled_dir or Path(sys.prefix) / "share" / "openwork" / "sidecars"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -89,23 +87,10 @@ class ResolvedBinary:
 
 
 class Resolver:
-    def __init__(
-        self,
-        settings: SidecarSettings,
-        progress: Progress | None = None,
-        *,
-        on_hashing: Callable[[], None] | None = None,
-    ) -> None:
-        """``on_hashing``: called just before a binary is hashed to verify it (a cache hit re-hashes
-        ~185 MB): the caller may put the other cores to work meanwhile (``openwork.lifecycle.launch``)."""
+    def __init__(self, settings: SidecarSettings, progress: Progress | None = None) -> None:
         self.settings = settings
         self.progress = progress or NullProgress()
         self._manifest: Manifest | None = None
-        self._on_hashing = on_hashing
-
-    def _hashing(self) -> None:
-        if self._on_hashing is not None:
-            self._on_hashing()
 
     # -- manifest -------------------------------------------------------------------------------
     def manifest(self) -> Manifest:
@@ -176,7 +161,6 @@ class Resolver:
         exe = executable_name(spec.executable, target)
         for candidate in (root / target / exe, root / exe):
             if candidate.is_file() and os.access(candidate, os.X_OK):
-                self._hashing()
                 sha = file_sha256(candidate)
                 listed = self.manifest().artifact(spec.name, target)
                 if listed is not None and listed[1].sha256 and listed[1].sha256 != sha:
@@ -203,7 +187,6 @@ class Resolver:
             )
         directory = cache.entry_dir(self.settings.sidecar_dir, spec.name, wanted, target)
         binary = directory / executable_name(spec.executable, target)
-        self._hashing()
         sha = cache.verify(binary)
         if sha is not None:
             return self._cached(spec, binary, target, wanted, sha, "cache hit, sha256 re-verified")

@@ -33,7 +33,6 @@ _ARCHES = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"
 
 def machine_arch(*, default: str | None = None) -> str:
     """This machine's architecture as targets spell it (x64, arm64); an unknown one as is, or ``default``."""
-    # os.uname, not the platform module: that import costs ~1 ms on the way to spawning opencode.
     machine = (os.uname().machine if hasattr(os, "uname") else os.environ.get("PROCESSOR_ARCHITECTURE", "")).lower()
     return _ARCHES.get(machine, default or machine)
 

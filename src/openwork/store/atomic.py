@@ -71,8 +71,7 @@ def write_atomic(path: Path, data: bytes | str, *, mode: int = 0o600) -> None:
 
 
 def _create_temp(directory: Path, name: str) -> tuple[int, str]:
-    """A new private file next to the target, as ``tempfile.mkstemp`` makes it. (Not tempfile itself:
-    with shutil it costs ~4 ms to import, on the way to spawning opencode when the tokens are new.)"""
+    """A new private file next to the target, as ``tempfile.mkstemp`` makes it (``O_EXCL``, mode 0600)."""
     for _ in range(_TEMP_ATTEMPTS):
         tmp_name = os.path.join(directory, f".{name}.{os.urandom(6).hex()}.tmp")
         try:

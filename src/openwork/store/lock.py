@@ -1,7 +1,6 @@
 """The data dir's single-server lock: one non-blocking ``flock`` held for the life of the process.
 
-Not ``filelock`` (which the sidecar cache uses for its timed locks): importing it pulls ``logging`` and
-``decimal``, ~8 ms on the path that must reach opencode's spawn first, and nothing here needs a timeout.
+Not ``filelock`` (which the sidecar cache uses for its timed locks): nothing here needs a timeout.
 The kernel drops the lock when the process dies, however it dies: a stale lock file never blocks.
 """
 
@@ -12,13 +11,9 @@ import fcntl
 import os
 from pathlib import Path
 
-from openwork.errors import StoreError
+from openwork.errors import Held, StoreError
 
 __all__ = ["DataDirLock", "Held"]
-
-
-class Held(StoreError):
-    """Another process holds the lock."""
 
 
 class DataDirLock:

@@ -4,7 +4,6 @@ windowed budget."""
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from openwork.constants import (
@@ -22,10 +21,13 @@ from openwork.constants import (
 )
 from openwork.errors import ConfigError
 
-__all__ = ["WINDOW_MAX_ENV", "WINDOW_MS_ENV", "FailureWindow", "Liveness", "RestartPolicy", "RestartWindow"]
-
-WINDOW_MAX_ENV = "OPENWORK_RESTART_WINDOW_MAX"
-WINDOW_MS_ENV = "OPENWORK_RESTART_WINDOW_MS"
+__all__ = [
+    "FailureWindow",
+    "Liveness",
+    "RestartPolicy",
+    "RestartWindow",
+    "spent_budget",
+]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -81,16 +83,6 @@ class RestartWindow:
         if self.max_failures < 1 or self.seconds <= 0:
             raise ConfigError("restart window: need at least 1 failure and a positive window")
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> RestartWindow:
-        """``OPENWORK_RESTART_WINDOW_MAX`` / ``OPENWORK_RESTART_WINDOW_MS``, defaults for what is unset."""
-        try:
-            max_failures = int(env.get(WINDOW_MAX_ENV) or DEFAULT_RESTART_WINDOW_MAX)
-            seconds = float(env.get(WINDOW_MS_ENV) or DEFAULT_RESTART_WINDOW * 1000) / 1000
-        except ValueError as exc:
-            raise ConfigError(f"{WINDOW_MAX_ENV} / {WINDOW_MS_ENV} must be numbers: {exc}") from exc
-        return cls(max_failures=max_failures, seconds=seconds)
-
 
 class FailureWindow:
     """The failure times inside the window (monotonic seconds)."""
@@ -114,3 +106,12 @@ class FailureWindow:
 
     def clear(self) -> None:
         self._times.clear()
+
+
+def spent_budget(policy: RestartPolicy, window: RestartWindow, *, failures: int, in_window: int) -> str | None:
+    """Which restart budget is spent, in words (the give-up message names it), or None."""
+    if failures >= policy.max_failures:
+        return f"{failures} times in a row (limit {policy.max_failures})"
+    if in_window >= window.max_failures:
+        return f"{in_window} times within {window.seconds:g}s (limit {window.max_failures})"
+    return None

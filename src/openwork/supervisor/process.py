@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import subprocess
 from collections.abc import Callable
 from typing import Protocol
 
@@ -16,7 +15,7 @@ import structlog
 from openwork.errors import SupervisorError
 from openwork.supervisor.lines import LineSplitter
 from openwork.supervisor.records import ChildRecord, ChildRecords
-from openwork.supervisor.spawn import EarlyChild, SpawnSpec, cannot_start, child_options
+from openwork.supervisor.spawn import SpawnSpec, cannot_start, child_options
 
 __all__ = ["AsyncioSpawner", "LineCallback", "ProcessHandle", "SpawnSpec", "Spawner"]
 
@@ -26,7 +25,6 @@ LineCallback = Callable[[str, str], None]  # (line, stream name)
 _READ_CHUNK = 64 * 1024
 _POLL = 0.05  # how often descendants are checked while waiting for them to exit
 _READER_DRAIN_TIMEOUT = 1.0  # after the tree is gone, pipes close; never wait longer than this
-_ADOPTED_REAP_TIMEOUT = 1.0  # the pidfd said it exited: collecting its status never takes longer
 
 
 class ProcessHandle(Protocol):
@@ -49,7 +47,7 @@ class Spawner(Protocol):
 
 
 class _Proc(Protocol):
-    """What a handle needs of its process: ``asyncio.subprocess.Process``, or an adopted child."""
+    """What a handle needs of its process (``asyncio.subprocess.Process``)."""
 
     pid: int
     stdout: asyncio.StreamReader | None
@@ -169,75 +167,14 @@ async def _read_lines(stream: asyncio.StreamReader, name: str, on_line: LineCall
         on_line(line, name)
 
 
-class _AdoptedProcess:
-    """A child started by ``subprocess.Popen`` (see ``openwork.lifecycle.launch``), behind the surface of an
-    ``asyncio.subprocess.Process``: its pipes become stream readers and its exit arrives through a pidfd,
-    so the loop never blocks and no thread waits on it."""
-
-    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
-        self._popen = popen
-        self.pid = popen.pid
-        self.stdout: asyncio.StreamReader | None = None
-        self.stderr: asyncio.StreamReader | None = None
-        self._exited: asyncio.Future[int] | None = None
-
-    @property
-    def returncode(self) -> int | None:
-        return self._exited.result() if self._exited is not None and self._exited.done() else None
-
-    async def wait(self) -> int:
-        assert self._exited is not None
-        return await asyncio.shield(self._exited)
-
-    async def attach(self) -> None:
-        loop = asyncio.get_running_loop()
-        for name in ("stdout", "stderr"):
-            pipe = getattr(self._popen, name)
-            if pipe is not None:
-                reader = asyncio.StreamReader(loop=loop)
-                await loop.connect_read_pipe(lambda r=reader: asyncio.StreamReaderProtocol(r), pipe)  # type: ignore[misc]
-                setattr(self, name, reader)
-        self._exited = loop.create_future()
-        pidfd = os.pidfd_open(self.pid)
-
-        def on_exit() -> None:
-            loop.remove_reader(pidfd)
-            os.close(pidfd)
-            try:
-                rc = self._popen.wait(timeout=_ADOPTED_REAP_TIMEOUT)
-            except subprocess.TimeoutExpired:  # pragma: no cover - a readable pidfd means it exited
-                rc = -signal.SIGKILL
-            if self._exited is not None and not self._exited.done():
-                self._exited.set_result(rc)
-
-        loop.add_reader(pidfd, on_exit)
-
-
 class AsyncioSpawner:
     """Spawns real processes on the running asyncio loop (which must be the main thread's, because
-    the parent-death signal follows the thread that forked).
+    the parent-death signal follows the thread that forked)."""
 
-    ``adopt``: a child already started for the first spawn (``openwork.lifecycle.launch``). The first spawn with
-    the same argv takes it over instead of starting another; ``discard`` kills it if none ever does.
-    """
-
-    def __init__(self, *, records: ChildRecords | None = None, adopt: EarlyChild | None = None) -> None:
+    def __init__(self, *, records: ChildRecords | None = None) -> None:
         self._records = records
-        self._early = adopt
-
-    def discard(self) -> None:
-        early, self._early = self._early, None
-        if early is not None:
-            early.discard()
 
     async def _start(self, spec: SpawnSpec) -> _Proc:
-        early, self._early = self._early, None
-        if early is not None:
-            if early.spec.argv == spec.argv and early.spec.cwd == spec.cwd:
-                adopted = _AdoptedProcess(early.popen)
-                await adopted.attach()
-                return adopted
-            early.discard()  # not what the supervisor wants now (a changed port): start afresh
         try:
             return await asyncio.create_subprocess_exec(*spec.argv, **child_options(spec))
         except OSError as exc:

@@ -6,23 +6,27 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Callable
-from typing import Protocol
 
 import structlog
 
 from openwork.constants import DEFAULT_HEALTH_POLL_INTERVAL
-from openwork.errors import GaveUp, StartTimeout, SupervisorError
+from openwork.errors import StartTimeout, SupervisorError
 from openwork.supervisor.clock import Clock, wait_first
+from openwork.supervisor.driver import ServiceDriver
 from openwork.supervisor.liveness import await_healthy, watch
-from openwork.supervisor.policy import FailureWindow, Liveness, RestartPolicy, RestartWindow
-from openwork.supervisor.process import ProcessHandle, Spawner, SpawnSpec
+from openwork.supervisor.policy import FailureWindow, Liveness, RestartPolicy, RestartWindow, spent_budget
+from openwork.supervisor.process import ProcessHandle, Spawner
 from openwork.supervisor.state import (
     ExitInfo,
     IllegalTransition,
     RestartOutcome,
     ServiceState,
     ServiceStatus,
+    exit_text,
+    give_up_error,
     is_legal,
+    lost_port_race,
+    restart_outcome,
 )
 
 __all__ = ["RestartOutcome", "Service", "ServiceDriver"]
@@ -31,29 +35,10 @@ log = structlog.get_logger("openwork.supervisor")
 
 _LAST_LINES = 20  # output lines kept with an exit record
 _LAST_LINE_CHARS = 2048  # of each such line
-# A port taken between our check and the child's bind: retried on a fresh port, not a crash loop.
-# opencode 1.18 says only "ServeError" when its port is taken.
-_RETRYABLE_MARKERS = ("eaddrinuse", "address already in use", "address in use", "serveerror")
 
 
 _S = ServiceState
 HUNG_REASON = "hung"  # ``last_exit.reason`` of a child the liveness probe declared hung
-
-
-class ServiceDriver(Protocol):
-    """What differs between services: how to build the command, how to tell it is healthy."""
-
-    async def prepare(self) -> SpawnSpec:
-        """Build the command for the next attempt (e.g. pick a free port)."""
-        ...
-
-    async def healthy(self) -> bool:
-        """One health probe of the current attempt; must have its own short timeout."""
-        ...
-
-    def details(self) -> dict[str, object]:
-        """Extra fields for status output (port, url, version...)."""
-        ...
 
 
 class Service:
@@ -77,8 +62,7 @@ class Service:
         window: RestartWindow | None = None,
         strict: bool = False,
     ) -> None:
-        """``liveness``: probe the running child (off when None, e.g. in unit tests of the restart
-        schedule). ``window``: the windowed restart budget, next to ``policy.max_failures``.
+        """``liveness``: probe the running child (None: off). ``window``: the windowed restart budget.
         ``strict``: an illegal state transition raises (tests) instead of being logged (production)."""
         self.name = name
         self._driver = driver
@@ -89,6 +73,7 @@ class Service:
         self._fail_fast = fail_fast  # the very first start failing is an error, not a restart loop
         self._poll = poll_interval
         self._on_change = on_change
+        self.spawned = asyncio.Event()  # set once a first process exists (the server overlaps work with its boot)
         self._on_line = on_line
         self._redact = redact  # exit records are served by the API: never raw child output
         self._recent: deque[str] = deque(maxlen=_LAST_LINES)  # for exit records and start errors
@@ -113,7 +98,6 @@ class Service:
         self._changed = asyncio.Event()  # set, then replaced, on every transition (wait_running)
         self._hard_failures = 0  # failed attempts ever, a lost port race excepted (wait_running)
 
-    # -- status ---------------------------------------------------------------------------------
     @property
     def state(self) -> ServiceState:
         return self._state
@@ -182,20 +166,11 @@ class Service:
     async def restart(self) -> RestartOutcome:
         """Ask for a fresh run now (the dashboard's `r`, an upgrade). Never ignored: see ``RestartOutcome``."""
         state = self._state
-        if self._stop_event.is_set() or state in (_S.STOPPING, _S.STOPPED):
-            outcome = RestartOutcome.STOPPED
-        elif state is _S.PENDING or self._task is None:
-            outcome = RestartOutcome.NOT_STARTED
-        elif state is _S.STARTING:
-            outcome = RestartOutcome.ALREADY_STARTING
-        elif state in (_S.CRASHED, _S.HUNG, _S.RESTART_SCHEDULED):
+        outcome = restart_outcome(state, stopping=self._stop_event.is_set(), supervised=self._task is not None)
+        if outcome is RestartOutcome.CUT_BACKOFF:
             self._restart_now.set()  # read by the backoff that follows or is under way
-            outcome = RestartOutcome.CUT_BACKOFF
-        elif state is _S.ERRORED:
+        elif outcome is RestartOutcome.REVIVED:
             self._revive()
-            outcome = RestartOutcome.REVIVED
-        else:
-            outcome = RestartOutcome.RESTARTING
         log.info("service.restart_requested", service=self.name, state=state.value, outcome=outcome.value)
         if outcome is RestartOutcome.RESTARTING and self._handle is not None:
             self._expected_restart = True
@@ -222,13 +197,10 @@ class Service:
         max_failures: int | None = None,
         failures_before: int | None = None,
     ) -> ServiceStatus:
-        """Wait until a process other than ``after_pid`` is running (healthy), and return its status.
-
-        Raises ``SupervisorError`` when the service gives up or is stopped, or when more than
-        ``max_failures`` attempts fail for a reason other than a lost port race, counted from
-        ``failures_before`` (a ``hard_failures`` read before the restart; default: now) (None: the
-        restart policy alone decides); ``StartTimeout`` after ``timeout`` seconds on the service's clock.
-        """
+        """Wait until a process other than ``after_pid`` is running (healthy); return its status. Raises
+        ``SupervisorError`` when the service gives up or is stopped, or when more than ``max_failures`` (None:
+        the policy decides) attempts fail other than by a lost port race since ``failures_before`` (a
+        ``hard_failures`` read before the restart; default: now); ``StartTimeout`` after ``timeout``."""
         deadline = self._clock.now() + timeout
         hard_before = self._hard_failures if failures_before is None else failures_before
         while True:
@@ -237,7 +209,7 @@ class Service:
             if status.state is _S.RUNNING and status.pid is not None and status.pid != after_pid:
                 return status
             if max_failures is not None and self._hard_failures - hard_before > max_failures:
-                raise SupervisorError(f"{self.name} did not come up: {_exit_text(status.last_exit)}")
+                raise SupervisorError(f"{self.name} did not come up: {exit_text(status.last_exit)}")
             if status.state is _S.ERRORED:
                 raise self.failure or SupervisorError(f"{self.name} gave up")
             if status.state in (_S.STOPPING, _S.STOPPED):
@@ -280,13 +252,13 @@ class Service:
                 self._expected_restart = False
                 self._restarts += 1
                 continue
-            retryable = any(m in " ".join(exit_info.last_lines).lower() for m in _RETRYABLE_MARKERS)
+            retryable = lost_port_race(exit_info)
             self._failures += 1
             self._hard_failures += 0 if retryable else 1
             in_window = self._window.record(self._clock.now())
             self._last_exit = exit_info
             self._set(_S.CRASHED, code=exit_info.code, reason=exit_info.reason)
-            limit = self._limit_hit(in_window)
+            limit = spent_budget(self._policy, self._window.window, failures=self._failures, in_window=in_window)
             if limit is not None or (self._fail_fast and not ever_healthy and not retryable):
                 self._give_up(exit_info, limit)
                 return
@@ -301,23 +273,8 @@ class Service:
             self._restarts += 1
         self._resolve_first(SupervisorError(f"{self.name} was stopped before it became healthy"))
 
-    def _limit_hit(self, in_window: int) -> str | None:
-        """Which restart budget is spent, in words, or None."""
-        if self._failures >= self._policy.max_failures:
-            return f"{self._failures} times in a row (limit {self._policy.max_failures})"
-        window = self._window.window
-        if in_window >= window.max_failures:
-            return f"{in_window} times within {window.seconds:g}s (limit {window.max_failures})"
-        return None
-
     def _give_up(self, exit_info: ExitInfo, limit: str | None) -> None:
-        tail = "\n".join(f"  {line}" for line in exit_info.last_lines[-10:])
-        if limit is not None:
-            msg = f"{self.name} failed {limit}; giving up ({exit_info.reason})"
-            self.failure = GaveUp(msg + (f"\nlast output:\n{tail}" if tail else ""))
-        else:
-            msg = f"{self.name} did not start: {exit_info.reason}"
-            self.failure = StartTimeout(msg + (f"\nlast output:\n{tail}" if tail else ""))
+        self.failure = give_up_error(self.name, exit_info, limit)
         self._set(_S.ERRORED, reason=exit_info.reason, limit=limit)
         self.gave_up.set()
         self._resolve_first(self.failure)
@@ -337,6 +294,7 @@ class Service:
         except SupervisorError as exc:
             return ExitInfo(code=None, reason=exc.message, at=self._clock.wall()), False
         self._handle = handle
+        self.spawned.set()
         try:
             healthy, reason = await await_healthy(
                 handle=handle,
@@ -382,19 +340,11 @@ class Service:
         rc = await handle.terminate(self._policy.stop_timeout, force=True)
         return self._exit(rc, HUNG_REASON)
 
-    async def _after_exit(self) -> None:
-        """Let the driver clean up what outlives its process (a sandbox's container)."""
-        hook = getattr(self._driver, "after_exit", None)
-        if hook is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(hook())
+    async def _after_exit(self) -> None:  # what outlives the process (a sandbox's container)
+        try:
+            await asyncio.shield(self._driver.after_exit())
+        except Exception as exc:  # a failed clean-up must not stop supervision; it is reported
+            log.warning("service.after_exit_failed", service=self.name, error=str(exc))
 
     def _exit(self, rc: int | None, reason: str) -> ExitInfo:
         return ExitInfo(code=rc, reason=reason, at=self._clock.wall(), last_lines=tuple(self._recent))
-
-
-def _exit_text(exit_info: ExitInfo | None) -> str:
-    if exit_info is None:
-        return "no exit recorded"
-    tail = " | ".join(exit_info.last_lines[-3:])
-    return exit_info.reason + (f" ({tail})" if tail else "")

@@ -1,12 +1,7 @@
-"""How a child is started: argv only, a complete environment, its own process group, the parent-death signal.
-
-Import-light on purpose (no asyncio, psutil or structlog): ``openwork.lifecycle.launch`` starts opencode through
-:func:`start_child` before the rest of the server is imported, and the supervisor adopts that child.
-"""
+"""How a child is started: argv only, a complete environment, its own process group, the parent-death signal."""
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import functools
 import os
@@ -15,23 +10,17 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from openwork.errors import SupervisorError
 from openwork.lifecycle.libc import libc
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
-
 __all__ = [
     "NONCE_ENV",
-    "EarlyChild",
     "SpawnSpec",
     "cannot_start",
     "child_options",
     "child_setup",
-    "pidfd_supported",
-    "start_child",
     "supervisor_nonce",
 ]
 
@@ -40,7 +29,6 @@ _PR_SET_PDEATHSIG = 1
 # next start reaps a process only with proof that it is ours, and this is the proof (see records.py).
 # Not --run-id: a user may set that, and two runs may share it.
 NONCE_ENV = "OPENWORK_SUPERVISOR_NONCE"
-EARLY_CHILD_REAP_TIMEOUT = 5.0  # after SIGKILL, an abandoned early child is waited for this long
 
 _libc = libc()
 try:
@@ -98,37 +86,6 @@ def _give_up_the_terminal() -> None:  # pragma: no cover - runs in the forked ch
         os.close(fd)
 
 
-def pidfd_supported() -> bool:
-    """Whether this kernel can hand out a pidfd: how an adopted child's exit reaches the event loop."""
-    if not hasattr(os, "pidfd_open"):
-        return False
-    try:
-        os.close(os.pidfd_open(os.getpid()))
-    except OSError:
-        return False
-    return True
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class EarlyChild:
-    """A child started before its supervisor existed; the supervisor's spawner adopts it."""
-
-    spec: SpawnSpec
-    popen: subprocess.Popen[bytes] = field(repr=False)
-    port: int  # the port it was told to listen on
-
-    def discard(self) -> None:
-        """Kill it (and its group) when nobody will adopt it. Idempotent."""
-        if self.popen.returncode is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.popen.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.popen.wait(timeout=EARLY_CHILD_REAP_TIMEOUT)
-        for pipe in (self.popen.stdout, self.popen.stderr):
-            if pipe is not None:
-                pipe.close()
-
-
 def child_options(spec: SpawnSpec) -> dict[str, Any]:
     """``subprocess.Popen`` / ``asyncio.create_subprocess_exec`` keywords for ``spec``: piped output, a
     complete environment (plus :data:`NONCE_ENV`), its own process group (a terminal's Ctrl+C reaches us
@@ -138,8 +95,7 @@ def child_options(spec: SpawnSpec) -> dict[str, Any]:
 
     Not a new session: Linux schedules sessions as groups of their own (autogroups) and splits the CPU
     evenly between them, so our low-priority build thread took a full core from opencode's boot whatever
-    its nice value. In our session, opencode's threads come first (24 of 30 alternating starts faster,
-    ~30 ms)."""
+    its nice value. In our session, opencode's threads come first (measured: docs/benchmarks.md)."""
     return {
         "stdin": subprocess.DEVNULL,
         "stdout": subprocess.PIPE,
@@ -153,12 +109,3 @@ def child_options(spec: SpawnSpec) -> dict[str, Any]:
 
 def cannot_start(spec: SpawnSpec, exc: OSError) -> SupervisorError:
     return SupervisorError(f"cannot start {spec.name} ({spec.argv[0]}): {exc.strerror or exc}")
-
-
-def start_child(spec: SpawnSpec) -> subprocess.Popen[bytes]:
-    """Start ``spec`` from the calling thread: the main one, since the parent-death signal follows the
-    thread that forked."""
-    try:
-        return subprocess.Popen(spec.argv, **child_options(spec))
-    except OSError as exc:
-        raise cannot_start(spec, exc) from exc

@@ -7,6 +7,12 @@ import signal
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+from openwork.errors import GaveUp, StartTimeout, SupervisorError
+
+if TYPE_CHECKING:
+    from openwork.supervisor.statusinfo import LastExitInfo, ServiceStatusInfo
 
 __all__ = [
     "TRANSITIONS",
@@ -16,7 +22,11 @@ __all__ = [
     "ServiceState",
     "ServiceStatus",
     "V2Status",
+    "exit_text",
+    "give_up_error",
     "is_legal",
+    "lost_port_race",
+    "restart_outcome",
     "v2_status",
 ]
 
@@ -120,14 +130,14 @@ class ExitInfo:
                 return f"signal {-self.code}"
         return None
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "code": self.code,
-            "signal": self.signal_name,
-            "reason": self.reason,
-            "at": self.at,
-            "lastLines": list(self.last_lines),
-        }
+    def model(self) -> LastExitInfo:
+        """The exit as it goes on the wire."""
+        # Imported here: pydantic stays out of what `openwork serve` loads before opencode is spawned.
+        from openwork.supervisor.statusinfo import LastExitInfo
+
+        return LastExitInfo(
+            code=self.code, signal=self.signal_name, reason=self.reason, at=self.at, last_lines=list(self.last_lines)
+        )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -146,18 +156,68 @@ class ServiceStatus:
     last_exit: ExitInfo | None = None
     details: dict[str, object] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "state": self.state.value,  # internal, shown by the dashboard
-            "status": v2_status(self.state).value,  # the V2 enum clients read
-            "required": self.required,
-            "pid": self.pid,
-            "restarts": self.restarts,
-            "consecutiveFailures": self.consecutive_failures,
-            "windowFailures": self.window_failures,
-            "startedAt": self.started_at,
-            "nextRestartIn": self.next_restart_in,
-            "lastExit": self.last_exit.to_json() if self.last_exit else None,
+    def model(self) -> ServiceStatusInfo:
+        """The snapshot as it goes on the wire; ``details`` become extra top-level keys."""
+        from openwork.supervisor.statusinfo import ServiceStatusInfo  # see ExitInfo.model
+
+        return ServiceStatusInfo(
+            name=self.name,
+            state=self.state,
+            status=v2_status(self.state),
+            required=self.required,
+            pid=self.pid,
+            restarts=self.restarts,
+            consecutive_failures=self.consecutive_failures,
+            window_failures=self.window_failures,
+            started_at=self.started_at,
+            next_restart_in=self.next_restart_in,
+            last_exit=self.last_exit.model() if self.last_exit else None,
             **self.details,
-        }
+        )
+
+    def to_json(self) -> dict[str, object]:
+        """The wire dict; kept for callers outside the API (the stack's ``service.state`` event)."""
+        return self.model().wire()
+
+
+def exit_text(exit_info: ExitInfo | None) -> str:
+    """An exit in one line: its reason and the last lines of output."""
+    if exit_info is None:
+        return "no exit recorded"
+    tail = " | ".join(exit_info.last_lines[-3:])
+    return exit_info.reason + (f" ({tail})" if tail else "")
+
+
+# A port taken between our check and the child's bind: retried on a fresh port, not a crash loop.
+# opencode 1.18 says only "ServeError" when its port is taken.
+_PORT_RACE_MARKERS = ("eaddrinuse", "address already in use", "address in use", "serveerror")
+
+
+def lost_port_race(exit_info: ExitInfo) -> bool:
+    """Whether the attempt ended because its port was taken meanwhile (retried, not counted as hard)."""
+    return any(m in " ".join(exit_info.last_lines).lower() for m in _PORT_RACE_MARKERS)
+
+
+def give_up_error(name: str, exit_info: ExitInfo, limit: str | None) -> SupervisorError:
+    """The error a service that gives up reports: which budget was spent (or that it never started),
+    with its last output."""
+    tail = "\n".join(f"  {line}" for line in exit_info.last_lines[-10:])
+    last = f"\nlast output:\n{tail}" if tail else ""
+    if limit is not None:
+        return GaveUp(f"{name} failed {limit}; giving up ({exit_info.reason}){last}")
+    return StartTimeout(f"{name} did not start: {exit_info.reason}{last}")
+
+
+def restart_outcome(state: ServiceState, *, stopping: bool, supervised: bool) -> RestartOutcome:
+    """What ``restart()`` does in ``state``: never nothing (see ``RestartOutcome``)."""
+    if stopping or state in (ServiceState.STOPPING, ServiceState.STOPPED):
+        return RestartOutcome.STOPPED
+    if state is ServiceState.PENDING or not supervised:
+        return RestartOutcome.NOT_STARTED
+    if state is ServiceState.STARTING:
+        return RestartOutcome.ALREADY_STARTING
+    if state in (ServiceState.CRASHED, ServiceState.HUNG, ServiceState.RESTART_SCHEDULED):
+        return RestartOutcome.CUT_BACKOFF
+    if state is ServiceState.ERRORED:
+        return RestartOutcome.REVIVED
+    return RestartOutcome.RESTARTING

@@ -10,11 +10,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Literal
 
 from openwork.errors import NotFoundError, ValidationError
 from openwork.store.db import Database
+from openwork.wire import WireModel
 
-__all__ = ["MAX_NAME_CHARS", "MAX_PATH_CHARS", "Workspace", "WorkspaceRegistry", "validate_folder", "workspace_id"]
+__all__ = [
+    "MAX_NAME_CHARS",
+    "MAX_PATH_CHARS",
+    "Workspace",
+    "WorkspaceInfo",
+    "WorkspaceRegistry",
+    "validate_folder",
+    "workspace_id",
+]
 
 MAX_PATH_CHARS = 4096
 MAX_NAME_CHARS = 200
@@ -66,18 +76,33 @@ class Workspace:
     updated_at: float
     active: bool = False
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "displayName": self.name,
-            "path": self.path,
-            "folderPath": self.path,
-            "workspaceType": "local",
-            "active": self.active,
-            "createdAt": self.created_at,
-            "updatedAt": self.updated_at,
-        }
+    def model(self) -> WorkspaceInfo:
+        """The record as it goes on the wire."""
+        return WorkspaceInfo(
+            id=self.id,
+            name=self.name,
+            display_name=self.name,
+            path=self.path,
+            folder_path=self.path,
+            active=self.active,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+        )
+
+
+class WorkspaceInfo(WireModel):
+    """A registered workspace. ``displayName``/``folderPath``/``workspaceType`` are the V2 spellings of
+    ``name``/``path``; both are sent because clients of either generation read them."""
+
+    id: str
+    name: str
+    display_name: str
+    path: str
+    folder_path: str
+    workspace_type: Literal["local"] = "local"
+    active: bool
+    created_at: float
+    updated_at: float
 
 
 class WorkspaceRegistry:

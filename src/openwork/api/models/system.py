@@ -1,0 +1,121 @@
+"""Answers of ``/system/*``: health, status, the opencode and router health, logs, service restarts."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from openwork.logging import LogEntry
+from openwork.runtime.events import Event
+from openwork.supervisor.state import RestartOutcome
+from openwork.supervisor.statusinfo import ServiceStatusInfo
+from openwork.wire import WireModel
+
+__all__ = [
+    "EventMessage",
+    "Health",
+    "LogLine",
+    "LogPage",
+    "OpencodeHealth",
+    "RestartResult",
+    "RouterDisabled",
+    "RouterHealth",
+    "ServerInfo",
+    "ServicesSnapshot",
+    "SystemStatus",
+]
+
+
+class Health(WireModel):
+    """The server is alive; ``degraded`` names the resources near their limit (fds, threads, ...)."""
+
+    status: Literal["ok"] = "ok"
+    version: str
+    degraded: list[str]
+
+
+class ServerInfo(WireModel):
+    version: str
+    pid: int
+    run_id: str
+    url: str
+    started_at: float
+    uptime_seconds: float
+    workspace: str | None  # the folder it was started in; null for a token limited to workspaces
+
+
+class SystemStatus(WireModel):
+    """Whether every required service runs, the server itself, and each supervised service."""
+
+    healthy: bool
+    server: ServerInfo
+    services: list[ServiceStatusInfo]
+
+
+class OpencodeHealth(ServiceStatusInfo):
+    """opencode's service status, and whether it answers its health check."""
+
+    healthy: bool
+
+
+class RouterDisabled(WireModel):
+    """The router is not part of this stack."""
+
+    enabled: Literal[False] = False
+    healthy: Literal[False] = False
+    state: Literal["disabled"] = "disabled"
+    status: Literal["disabled"] = "disabled"
+
+
+class RouterHealth(ServiceStatusInfo):
+    """The router's service status and its own health answer (null when it did not answer)."""
+
+    enabled: Literal[True] = True
+    healthy: bool
+    health: dict[str, Any] | None
+
+
+class LogLine(WireModel):
+    """One redacted log line of the unified stream."""
+
+    seq: int
+    at: float
+    service: str
+    level: str
+    text: str
+
+    @classmethod
+    def of(cls, entry: LogEntry) -> LogLine:
+        return cls(seq=entry.seq, at=entry.at, service=entry.service, level=entry.level, text=entry.text)
+
+
+class EventMessage(WireModel):
+    """One bus event as an SSE frame carries it: id, type, time and its publisher's payload."""
+
+    id: int
+    type: str
+    at: float
+    data: dict[str, Any]
+
+    @classmethod
+    def of(cls, event: Event) -> EventMessage:
+        return cls(id=event.id, type=event.type, at=event.at, data=event.data)
+
+
+class LogPage(WireModel):
+    """Log lines with ``seq > after``, oldest first; ``last`` is the ``after`` for the next call."""
+
+    items: list[LogLine]
+    last: int
+
+
+class RestartResult(WireModel):
+    """What the restart request did (it is never ignored), and the service's state after it."""
+
+    outcome: RestartOutcome
+    service: ServiceStatusInfo
+
+
+class ServicesSnapshot(WireModel):
+    """The first frame of ``/system/events``: every service."""
+
+    services: list[ServiceStatusInfo]

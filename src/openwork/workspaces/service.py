@@ -1,0 +1,90 @@
+"""Workspace operations the API offers: the registry (SQLite, kept off the event loop), the events they
+publish, and the opencode calls that warm or drop an instance for a folder."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from openwork.wire import WireModel
+from openwork.workspaces.registry import Workspace, WorkspaceInfo, WorkspaceRegistry, validate_folder
+
+if TYPE_CHECKING:
+    from openwork.runtime.events import EventBus
+    from openwork.runtime.gateway import OpencodeGateway
+
+__all__ = ["WorkspaceChanged", "WorkspaceRef", "WorkspaceService"]
+
+
+class WorkspaceChanged(WireModel):
+    """Payload of ``workspace.added`` and ``workspace.updated``."""
+
+    workspace: WorkspaceInfo
+
+
+class WorkspaceRef(WireModel):
+    """Payload of ``workspace.removed``, ``workspace.activated`` and ``workspace.disposed``."""
+
+    id: str
+
+
+class WorkspaceService:
+    """Register, rename, forget, activate and dispose workspaces; every change is published on the bus."""
+
+    def __init__(self, *, registry: WorkspaceRegistry, bus: EventBus, gateway: OpencodeGateway) -> None:
+        self.registry = registry
+        self._bus = bus
+        self._gateway = gateway
+
+    async def add(self, folder_path: str, name: str | None) -> tuple[Workspace, bool]:
+        """Register a folder; a folder registered before returns its record and ``False``."""
+        folder = await asyncio.to_thread(validate_folder, folder_path)
+        record, created = await asyncio.to_thread(self.registry.add, folder, name)
+        if created:
+            self._bus.publish("workspace.added", WorkspaceChanged(workspace=record.model()).wire())
+        return record, created
+
+    async def get(self, ws_id: str) -> Workspace:
+        return await asyncio.to_thread(self.registry.get, ws_id)
+
+    async def listing(self, visible: Callable[[str], bool]) -> tuple[list[Workspace], str | None]:
+        """The records ``visible`` lets through, and the active id when it is one of them."""
+
+        def read() -> tuple[list[Workspace], str | None]:
+            return self.registry.list(), self.registry.active_id()
+
+        records, active = await asyncio.to_thread(read)
+        return [w for w in records if visible(w.id)], active if active and visible(active) else None
+
+    async def counts(self) -> tuple[str | None, int]:
+        """The active id and how many workspaces are registered."""
+
+        def read() -> tuple[str | None, int]:
+            return self.registry.active_id(), len(self.registry.list())
+
+        return await asyncio.to_thread(read)
+
+    async def rename(self, ws_id: str, name: str) -> Workspace:
+        record = await asyncio.to_thread(self.registry.rename, ws_id, name)
+        self._bus.publish("workspace.updated", WorkspaceChanged(workspace=record.model()).wire())
+        return record
+
+    async def remove(self, ws_id: str) -> Workspace:
+        """Forget the workspace; its folder and files are left exactly as they are."""
+        record = await asyncio.to_thread(self.registry.remove, ws_id)
+        self._bus.publish("workspace.removed", WorkspaceRef(id=record.id).wire())
+        return record
+
+    async def activate(self, ws_id: str) -> Workspace:
+        """Make it the active workspace and warm opencode's instance for its folder."""
+        record = await asyncio.to_thread(self.registry.activate, ws_id)
+        await self._gateway.call("GET", "/path", record.path)
+        self._bus.publish("workspace.activated", WorkspaceRef(id=record.id).wire())
+        return record
+
+    async def dispose(self, record: Workspace) -> bool:
+        """Drop opencode's instance for the folder; True when opencode said it did."""
+        result = await self._gateway.call("POST", "/instance/dispose", record.path)
+        self._bus.publish("workspace.disposed", WorkspaceRef(id=record.id).wire())
+        return result is True
