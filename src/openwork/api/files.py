@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from openwork.api.context import AppContext
 from openwork.api.deps import Caller, Ctx, ReadWorkspace, visible_workspace
 from openwork.api.envelope import Envelope, ok
 from openwork.api.models.files import BatchResult, CatalogSnapshot, ChangesPage, SessionClosed, SessionResult
 from openwork.api.offloop import OffLoopJSONRoute
+from openwork.auth.principal import Principal
 from openwork.errors import NotFoundError
 from openwork.files.pathrules import MAX_PATH_CHARS
 from openwork.files.sessions import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS
@@ -146,8 +149,7 @@ async def write_batch(
 async def operations(
     request: Request, body: Operations, ctx: Ctx, caller: Caller, sid: str = Sid
 ) -> Envelope[BatchResult]:
-    ops = [o.model_dump() for o in body.operations]
-    return ok(request, BatchResult.model_validate(await ctx.files.operations(caller, sid, ops)))
+    return await _operations(request, ctx, caller, sid, body.operations)
 
 
 @session_router.post("/{sid}/ops", response_model=Envelope[BatchResult])
@@ -155,8 +157,14 @@ async def legacy_ops(
     request: Request, body: LegacyOps, ctx: Ctx, caller: Caller, sid: str = Sid
 ) -> Envelope[BatchResult]:
     """The original server's name for ``operations``."""
-    ops = [o.model_dump() for o in body.ops]
-    return ok(request, BatchResult.model_validate(await ctx.files.operations(caller, sid, ops)))
+    return await _operations(request, ctx, caller, sid, body.ops)
+
+
+async def _operations(
+    request: Request, ctx: AppContext, caller: Principal, sid: str, ops: Sequence[BaseModel]
+) -> Envelope[BatchResult]:
+    result = await ctx.files.operations(caller, sid, [o.model_dump() for o in ops])
+    return ok(request, BatchResult.model_validate(result))
 
 
 async def _same_workspace(request: Request, ctx: Ctx, caller: Caller) -> None:
