@@ -269,3 +269,17 @@ def test_a_new_directory_like_name_in_the_doc_fails_the_coverage_check(stack: St
         "GET /path: query 'rootDir'",
         "POST /session: body 'worktreePath'",
     ]
+
+
+def test_answers_come_in_the_encoding_the_caller_asked_for(stack: Stack) -> None:
+    """opencode compresses large answers for callers that accept gzip; one that asked for nothing gets
+    plain bytes (curl and jq must work through the proxy), and one that asked for gzip gets gzip."""
+    with stack.client("owner") as c:
+        c.headers.pop("accept-encoding", None)  # httpx's default; this caller sends none
+        plain = c.get(stack.oc(stack.a, "provider"))
+        assert plain.status_code == 200 and "content-encoding" not in plain.headers
+        assert isinstance(json.loads(plain.content), dict)  # decodable without any decompression
+        asked = c.get(stack.oc(stack.a, "provider"), headers={"accept-encoding": "gzip"})
+        assert asked.status_code == 200 and asked.headers.get("content-encoding") == "gzip"
+        assert isinstance(asked.json(), dict)  # httpx decodes what it asked for
+        assert len(asked.headers.get_list("date")) == 1

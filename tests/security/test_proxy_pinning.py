@@ -61,10 +61,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(payload)))
+        self.send_header("connection", "x-upstream-hop")  # declares that header hop-by-hop
+        self.send_header("x-upstream-hop", "1")
+        self.send_header("x-upstream-end", "1")
         self.end_headers()
-        self.wfile.write(payload)
+        if self.command != "HEAD":
+            self.wfile.write(payload)
 
-    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _answer
+    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = _answer
 
     def log_message(self, *args: object) -> None:
         pass
@@ -343,4 +347,36 @@ async def test_no_compressed_answer_for_a_caller_that_did_not_ask(pinned: tuple[
         await client.get(f"/workspaces/{ws_id}/opencode/path")
         await client.get(f"/workspaces/{ws_id}/opencode/path", headers={"accept-encoding": "gzip"})
     sent = [dict(s["headers"]).get("accept-encoding") for s in recorder.seen]
-    assert sent == ["identity", "gzip"]
+    assert sent == [None, "gzip"]  # the caller's own choice, and nothing added for one that made none
+
+
+@pytest.mark.anyio
+async def test_head_and_options_are_forwarded_pinned_as_reads(pinned: tuple[AppContext, Recorder, str]) -> None:
+    ctx, recorder, ws_id = pinned
+    _, viewer = ctx.tokens.mint(scope="viewer", label="", ttl_seconds=None)
+    async with asgi_client(ctx, token=viewer) as client:
+        head = await client.head(f"/workspaces/{ws_id}/opencode/path", params={"directory": "/etc"})
+        options = await client.options(f"/workspaces/{ws_id}/opencode/path")
+        refused = await client.options(f"/workspaces/{ws_id}/opencode/path", params={"directory": "/etc"})
+    assert head.status_code == 403 and refused.status_code == 403  # a foreign folder, as for GET
+    assert options.status_code == 200, options.text
+    async with asgi_client(ctx, token=viewer) as client:
+        head = await client.head(f"/workspaces/{ws_id}/opencode/path")
+    assert head.status_code == 200 and head.content == b""
+    seen = [(s["method"], s["path"], dict(s["query"]).get("directory")) for s in recorder.seen]
+    assert seen == [("OPTIONS", "/path", recorder.folder), ("HEAD", "/path", recorder.folder)]
+
+
+@pytest.mark.anyio
+async def test_hop_by_hop_headers_stop_at_the_proxy(pinned: tuple[AppContext, Recorder, str]) -> None:
+    ctx, recorder, ws_id = pinned
+    async with asgi_client(ctx, token=ctx.credentials.client_token) as client:
+        answer = await client.get(
+            f"/workspaces/{ws_id}/opencode/path",
+            headers={"connection": "keep-alive, x-hop", "x-hop": "1", "x-end": "2", "te": "trailers"},
+        )
+    assert answer.status_code == 200
+    sent = dict(recorder.seen[-1]["headers"])
+    assert "x-hop" not in sent and "te" not in sent and sent.get("x-end") == "2"
+    assert "x-upstream-hop" not in answer.headers and answer.headers.get("x-upstream-end") == "1"
+    assert len(answer.headers.get_list("date")) <= 1  # opencode's own date is not repeated

@@ -22,7 +22,8 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/workspaces", tags=["proxy"])
 
-# Never forwarded: hop-by-hop headers, our own credentials, and what httpx recomputes.
+# Never forwarded: hop-by-hop headers (RFC 9110 7.6.1; also any named in ``Connection``), our own
+# credentials, and what httpx recomputes.
 _DROP_REQUEST = {
     "host",
     "connection",
@@ -55,7 +56,7 @@ _DROP_RESPONSE = {
     "x-request-id",
     "date",  # uvicorn sends its own
 }
-_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+_METHODS = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]
 _APPROVAL_SUMMARY_BYTES = 200  # of the request body shown to the host (the command and its arguments)
 
 
@@ -78,7 +79,8 @@ async def proxy(request: Request, ctx: Ctx, caller: Caller, path: str, ws_id: st
         protected=ctx.files.protected,
     )
     response = await ctx.gateway.send(upstream, stream=True)
-    out_headers = {k: v for k, v in response.headers.items() if k.lower() not in _DROP_RESPONSE}
+    dropped = _DROP_RESPONSE | _named_in_connection(response.headers.get_list("connection"))
+    out_headers = {k: v for k, v in response.headers.items() if k.lower() not in dropped}
     return RelayResponse(  # ends with its client or (an event stream) the server; closes the upstream
         response.aiter_raw(),
         status_code=response.status_code,
@@ -89,11 +91,15 @@ async def proxy(request: Request, ctx: Ctx, caller: Caller, path: str, ws_id: st
 
 
 def _forwarded_headers(request: Request) -> list[tuple[str, str]]:
-    headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _DROP_REQUEST]
-    if "accept-encoding" not in request.headers:
-        # httpx would ask for gzip on the caller's behalf and stream compressed bytes it never asked for.
-        headers.append(("accept-encoding", "identity"))
-    return headers
+    """The caller's headers minus hop-by-hop ones and ours. ``Accept-Encoding`` passes as it is; none is
+    added (the upstream request drops httpx's default too), so a caller gets the encoding it asked for."""
+    dropped = _DROP_REQUEST | _named_in_connection(request.headers.getlist("connection"))
+    return [(k, v) for k, v in request.headers.items() if k.lower() not in dropped]
+
+
+def _named_in_connection(values: list[str]) -> set[str]:
+    """Header names a ``Connection`` header declares hop-by-hop (RFC 9110 7.6.1)."""
+    return {name.strip().lower() for value in values for name in value.split(",") if name.strip()}
 
 
 def _process_approval(ctx: Any, caller: Principal, workspace_id: str) -> Approve | None:

@@ -22,6 +22,10 @@ __all__ = ["Approve", "opencode_raw_path", "upstream_request"]
 # Waits for the host's decision on an operation that starts a process (raises when it is not allowed).
 Approve = Callable[[Operation, bytes], Awaitable[None]]
 
+# HEAD is GET without a body and OPTIONS asks about a resource: both are classified, authorised and pinned
+# as the GET of the same path (RFC 9110 9.3.2, 9.3.7), and sent with their own method.
+_AS_GET = frozenset({"HEAD", "OPTIONS"})
+
 # Characters left as they are when a decoded segment is encoded again (RFC 3986 pchar minus "%").
 _SEGMENT_SAFE = "!$&'()*+,;=:@-._~"
 
@@ -52,7 +56,8 @@ async def upstream_request(
     """Classify, authorise, check ownership, pin, and (``approve``) hold a process start for the host;
     raises ``ForbiddenError`` / ``NotFoundError`` / ``ValidationError`` before anything reaches opencode."""
     segments = split_path(raw_path)
-    op = match(method, segments)
+    classified_as = "GET" if method.upper() in _AS_GET else method.upper()
+    op = match(classified_as, segments)
     authorize(principal, op)
     folder = Folder(host=workspace_path, opencode=gateway.opencode_path(workspace_path))
     query = list(query)
@@ -62,7 +67,7 @@ async def upstream_request(
         session_id = op.session_id(segments)
         if session_id is not None:
             await sessions.check(gateway, session_id, folder)
-        if op.is_global and method.upper() != "GET":
+        if op.is_global and classified_as != "GET":
             sessions.forget()  # e.g. a session moved to another directory
         body = pin_body(op, body, folder, protected)
         parent = body_field(body, "parentID") if NO_WS in op.flags else None
@@ -71,7 +76,8 @@ async def upstream_request(
         if op.starts_process and approve is not None:
             await approve(op, body)
     path = "/" + "/".join(quote(seg, safe=_SEGMENT_SAFE) for seg in segments)
-    return gateway.build(
+    headers = list(headers)
+    request = gateway.build(
         method,
         path,
         workspace_path,
@@ -79,6 +85,10 @@ async def upstream_request(
         headers=pin_headers(headers, folder),
         content=body or None,
     )
+    if not any(name.lower() == "accept-encoding" for name, _ in headers):
+        # httpx's client adds "gzip, deflate" by default; the caller asked for no encoding, so none is asked.
+        del request.headers["accept-encoding"]
+    return request
 
 
 def _keep_out(
