@@ -283,3 +283,40 @@ def test_answers_come_in_the_encoding_the_caller_asked_for(stack: Stack) -> None
         assert asked.status_code == 200 and asked.headers.get("content-encoding") == "gzip"
         assert isinstance(asked.json(), dict)  # httpx decodes what it asked for
         assert len(asked.headers.get_list("date")) == 1
+
+
+def _ws_url(stack: Stack, ws: str, path: str) -> str:
+    return stack.server.url.replace("http://", "ws://") + stack.oc(ws, path)
+
+
+def test_the_terminal_websocket_is_proxied_with_the_same_rules(stack: Stack) -> None:
+    """A pty's output read back through the proxy's WebSocket; a viewer token is refused at the handshake."""
+    import asyncio
+
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+
+    with stack.client("collaborator") as c:
+        made = c.post(
+            stack.oc(stack.a, "pty"),
+            json={"command": "/bin/sh", "args": ["-c", "sleep 1; printf 'hello-from-pty\\n'; sleep 5"], "cwd": "sub"},
+        )
+        assert made.status_code == 200, made.text
+        pty_id = made.json()["id"]
+
+    async def read_back(who: str) -> str:
+        headers = {"authorization": f"Bearer {stack.tokens[who]}"}
+        async with connect(_ws_url(stack, stack.a, f"pty/{pty_id}/connect"), additional_headers=headers) as ws:
+            seen = ""
+            async with asyncio.timeout(30):
+                while "hello-from-pty" not in seen:
+                    frame = await ws.recv()
+                    seen += frame if isinstance(frame, str) else frame.decode("utf-8", "replace")
+            return seen
+
+    assert "hello-from-pty" in asyncio.run(read_back("collaborator"))
+    # A viewer may not act on a terminal; workspace B's owner may not reach A's workspace at all.
+    for who in ("viewer", "owner@b"):
+        with pytest.raises(InvalidStatus) as refused:
+            asyncio.run(read_back(who))
+        assert refused.value.response.status_code == 403, who

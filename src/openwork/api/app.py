@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from openwork import __version__
-from openwork.api import approvals, files, proxy, runtime, system, tokens, workspaces
+from openwork.api import approvals, files, proxy, runtime, system, tokens, workspaces, wsproxy
 from openwork.api.bodies import PROXY_BODY_LIMIT, BodyLimits, BodyRoute
 from openwork.api.context import AppContext
 from openwork.api.envelope import ErrorBody, install_error_handlers
@@ -63,6 +63,7 @@ def create_app(ctx: AppContext) -> ASGIApp:
     app.include_router(tokens.router)
     app.include_router(workspaces.router)
     app.include_router(proxy.router)
+    app.include_router(wsproxy.router)
     app.include_router(workspaces.legacy_router)
     files.include_file_routes(app)
     app.include_router(approvals.router)

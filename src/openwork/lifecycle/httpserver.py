@@ -13,6 +13,7 @@ import uvicorn
 
 from openwork.api import AppContext, create_app
 from openwork.api.streams import OpenStreams
+from openwork.api.wsproxy import WS_MAX_MESSAGE
 from openwork.constants import HTTP_SHUTDOWN_TIMEOUT
 from openwork.lifecycle.httplimits import KEEP_ALIVE_TIMEOUT, MAX_CONNECTIONS, FirstRequestDeadline, raise_fd_limit
 
@@ -46,7 +47,8 @@ def build_server(ctx: AppContext) -> EmbeddedServer:
         log_level="warning",
         access_log=False,
         lifespan="off",
-        ws="none",  # no WebSocket routes: do not import a WebSocket library
+        ws="websockets-sansio",  # the proxy's upgrades (opencode's terminal); the sans-I/O websockets API
+        ws_max_size=WS_MAX_MESSAGE,
         timeout_graceful_shutdown=HTTP_SHUTDOWN_TIMEOUT,
         http=FirstRequestDeadline,
         limit_concurrency=MAX_CONNECTIONS,

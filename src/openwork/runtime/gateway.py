@@ -81,6 +81,17 @@ class OpencodeGateway:
             extensions=extensions,
         )
 
+    def websocket_target(self, request: httpx.Request) -> tuple[str, list[tuple[str, str]]]:
+        """The ``ws://`` URL and headers (opencode's credentials included) of a request built by ``build``:
+        how the WebSocket proxy opens the same, pinned request as an upgrade."""
+        auth = self._client.auth
+        if auth is not None:
+            request = next(auth.sync_auth_flow(request))  # adds the Authorization header, nothing else
+        url = str(request.url)
+        target = "ws://" + url.removeprefix("http://") if url.startswith("http://") else url
+        keep = {"authorization", DIRECTORY_HEADER}  # the websockets client writes the handshake's own headers
+        return target, [(k, v) for k, v in request.headers.items() if k.lower() in keep]
+
     async def send(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
         try:
             return await self._client.send(request, stream=stream)
