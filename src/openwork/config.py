@@ -7,6 +7,7 @@ validates what the edges hand it and fills in derived paths.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -29,6 +30,8 @@ if TYPE_CHECKING:  # the resolver's imports stay off the thin CLI's path
     from openwork.sidecars.resolver import SidecarSettings
 
 LogFormat = Literal["pretty", "json"]
+
+_ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+$")  # scheme://host[:port], nothing after it
 
 __all__ = ["LogFormat", "ServerConfig", "default_data_dir", "new_run_id"]
 
@@ -54,7 +57,8 @@ class ServerConfig:
     host_token: str | None = None
     dev_mode: bool = False
     register_workspace: bool = True  # the daemon runs opencode in a scratch folder it does not register
-    allowed_origins: tuple[str, ...] = ()
+    # Browser origins allowed to call us (``--cors``); "*" = any origin (tokens still required).
+    cors_origins: tuple[str, ...] = ()
     approval_mode: Literal["auto", "manual"] = "manual"  # as the original: writes wait unless told otherwise
     approval_timeout_ms: int = DEFAULT_APPROVAL_TIMEOUT_MS
     files_allow_config_write: bool = False  # minted tokens may change git hooks / opencode config
@@ -85,8 +89,11 @@ class ServerConfig:
             raise ConfigError("workspace and data dir must be absolute paths")
         if not 1 <= self.approval_timeout_ms <= 3_600_000:
             raise ConfigError("approval timeout must be between 1 ms and one hour")
-        if "*" in self.allowed_origins:
-            raise ConfigError("a wildcard origin is not allowed: the API uses credentials")
+        for origin in self.cors_origins:
+            if origin != "*" and not _ORIGIN_RE.match(origin):
+                raise ConfigError(
+                    f"--cors {origin!r} is not an origin", hint="give scheme://host[:port], e.g. https://app.example"
+                )
         if self.sandbox_memory is not None or self.sandbox_cpus is not None or self.sandbox_network != "default":
             self.sandbox_limits()  # validated now, not when the container starts
         for name, value in (("client", self.client_token), ("host", self.host_token)):

@@ -64,6 +64,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("connection", "x-upstream-hop")  # declares that header hop-by-hop
         self.send_header("x-upstream-hop", "1")
         self.send_header("x-upstream-end", "1")
+        self.send_header("access-control-allow-origin", "*")  # opencode's own CORS: never ours to give
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(payload)
@@ -379,4 +380,5 @@ async def test_hop_by_hop_headers_stop_at_the_proxy(pinned: tuple[AppContext, Re
     sent = dict(recorder.seen[-1]["headers"])
     assert "x-hop" not in sent and "te" not in sent and sent.get("x-end") == "2"
     assert "x-upstream-hop" not in answer.headers and answer.headers.get("x-upstream-end") == "1"
+    assert "access-control-allow-origin" not in answer.headers  # CORS is off here, whatever opencode says
     assert len(answer.headers.get_list("date")) <= 1  # opencode's own date is not repeated

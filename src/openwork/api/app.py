@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 from openwork import __version__
@@ -15,6 +16,7 @@ from openwork.auth.principal import Principal, authenticate
 
 __all__ = ["BODY_ROUTES", "create_app"]
 
+CORS_MAX_AGE = 600  # seconds a browser may cache a preflight's answer
 _POST = frozenset({"POST"})
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # The routes whose body cap is not the 1 MiB default (GET, HEAD and OPTIONS keep it everywhere). A test
@@ -75,6 +77,19 @@ def create_app(ctx: AppContext) -> ASGIApp:
             authorization=authorization, host_header_token=host_token, credentials=ctx.credentials, tokens=ctx.tokens
         )
 
-    return GuardMiddleware(
-        app, authenticate=caller, allowed_origins=ctx.config.allowed_origins, body_limits=BodyLimits(BODY_ROUTES)
+    guarded = GuardMiddleware(
+        app, authenticate=caller, cors_origins=ctx.config.cors_origins, body_limits=BodyLimits(BODY_ROUTES)
+    )
+    if not ctx.config.cors_origins:
+        return guarded
+    # Outside the guard: a preflight carries no token. Bearer tokens need no credentials mode, so CORS
+    # never allows credentials (with "*" the browser would refuse them anyway).
+    return CORSMiddleware(
+        guarded,
+        allow_origins=list(ctx.config.cors_origins),
+        allow_credentials=False,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=["x-request-id"],
+        max_age=CORS_MAX_AGE,
     )

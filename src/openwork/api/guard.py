@@ -76,13 +76,15 @@ class GuardMiddleware:
         app: ASGIApp,
         *,
         authenticate: Authenticator,
-        allowed_origins: Iterable[str] = (),
+        cors_origins: Iterable[str] = (),
         body_limits: BodyLimits | None = None,
         gate: LargeBodyGate | None = None,
     ) -> None:
         self.app = app
         self.authenticate = authenticate
-        self.allowed_origins = frozenset(allowed_origins) | APP_ORIGINS
+        origins = frozenset(cors_origins)
+        self.any_origin = "*" in origins  # ``--cors "*"``: every origin passes; a token is still required
+        self.allowed_origins = origins | APP_ORIGINS
         self.body_limits = body_limits or BodyLimits(())
         self.gate = gate or LargeBodyGate()
 
@@ -108,6 +110,7 @@ class GuardMiddleware:
         if (
             origin is not None
             and scope["method"] not in _SAFE_METHODS
+            and not self.any_origin
             and origin not in self.allowed_origins
             and not _ORIGIN_RE.match(origin)
         ):

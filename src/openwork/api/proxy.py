@@ -80,7 +80,12 @@ async def proxy(request: Request, ctx: Ctx, caller: Caller, path: str, ws_id: st
     )
     response = await ctx.gateway.send(upstream, stream=True)
     dropped = _DROP_RESPONSE | _named_in_connection(response.headers.get_list("connection"))
-    out_headers = {k: v for k, v in response.headers.items() if k.lower() not in dropped}
+    # opencode's own CORS answer is not ours to give: --cors decides (api/app.py), for every route alike.
+    out_headers = {
+        k: v
+        for k, v in response.headers.items()
+        if k.lower() not in dropped and not k.lower().startswith("access-control-")
+    }
     return RelayResponse(  # ends with its client or (an event stream) the server; closes the upstream
         response.aiter_raw(),
         status_code=response.status_code,
@@ -95,6 +100,10 @@ def _forwarded_headers(request: Request) -> list[tuple[str, str]]:
     added (the upstream request drops httpx's default too), so a caller gets the encoding it asked for."""
     dropped = _DROP_REQUEST | _named_in_connection(request.headers.getlist("connection"))
     return [(k, v) for k, v in request.headers.items() if k.lower() not in dropped]
+
+
+def _returned(name: str, dropped: set[str]) -> bool:
+    return name not in dropped and not name.startswith("access-control-")
 
 
 def _named_in_connection(values: list[str]) -> set[str]:

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,9 +100,15 @@ def daemon_status(data_dir: Path) -> dict[str, Any]:
 
 
 def start_daemon(
-    data_dir: Path, *, port: int, extra_args: Sequence[str] = (), timeout: float = DAEMON_START_TIMEOUT
+    data_dir: Path,
+    *,
+    port: int,
+    extra_args: Sequence[str] = (),
+    timeout: float = DAEMON_START_TIMEOUT,
+    extra_env: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Start the daemon, or reuse a healthy one. Returns its status plus ``reused``."""
+    """Start the daemon, or reuse a healthy one. Returns its status plus ``reused``. ``extra_env``: set in
+    the daemon's environment on top of ours (what it reads from there only, e.g. its CORS origins)."""
     ensure_private_dir(data_dir)
     if _live_server(data_dir) is not None:
         if _healthy(find_target(url=None, token=None, data_dir=data_dir)) is not None:
@@ -122,6 +128,7 @@ def start_daemon(
             stderr=log,
             start_new_session=True,  # survives the CLI and its terminal
             close_fds=True,
+            env={**os.environ, **(extra_env or {})},
         )
     write_atomic(
         record_path,

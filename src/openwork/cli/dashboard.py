@@ -12,6 +12,7 @@ import click
 from openwork.cli.client import find_target, request
 from openwork.cli.daemonctl import start_daemon, stop_daemon
 from openwork.cli.options import data_dir_option
+from openwork.cli.serveconfig import CORS_ENV
 from openwork.constants import DEFAULT_PORT
 from openwork.paths import DataDir, default_data_dir
 
@@ -37,7 +38,9 @@ def summary(info: dict[str, Any], workspace: str | None, data_dir: Path, host_to
     )
 
 
-_FOREGROUND_ONLY = {"json_output", "check", "check_events", "no_tui", "detach", "timeout", "port", "data_dir"}
+# Not passed as flags: what only the foreground run uses, and --cors (the daemon's --cors means opencode's
+# CORS, as in the original; ours reaches the daemon through OPENWORK_CORS_ORIGINS, see start_in_background).
+_FOREGROUND_ONLY = {"json_output", "check", "check_events", "no_tui", "detach", "timeout", "port", "data_dir", "cors"}
 
 
 def daemon_argv(command: click.Command, values: dict[str, Any]) -> list[str]:
@@ -71,7 +74,10 @@ def start_in_background(ctx: click.Context, values: dict[str, Any], *, detach: b
     folder = str(Path(workspace).expanduser().resolve()) if workspace else None
     click.echo(f"starting OpenWork (log: {data_dir / 'logs' / 'daemon.log'})...", err=True)
     port = values["port"] if values["port"] is not None else DEFAULT_PORT
-    info = start_daemon(data_dir, port=port, extra_args=daemon_argv(ctx.command, values), timeout=timeout)
+    cors = {CORS_ENV: values["cors"]} if values.get("cors") else None
+    info = start_daemon(
+        data_dir, port=port, extra_args=daemon_argv(ctx.command, values), timeout=timeout, extra_env=cors
+    )
     target = find_target(url=None, token=None, data_dir=data_dir)
     if info["reused"] and folder:
         # An already-running stack: make this folder a registered, active workspace there too.

@@ -29,6 +29,7 @@ from openwork.sidecars.components import SOURCES
 
 __all__ = [
     "allow_external_option",
+    "cors_option",
     "data_dir_option",
     "json_option",
     "opencode_bin_option",
@@ -91,6 +92,18 @@ sidecar_dir_option = click.option(
     type=DIR,
     envvar="OPENWORK_SIDECAR_DIR",
     help="Verified binary cache. [default: <data dir>/sidecars; env OPENWORK_SIDECAR_DIR]",
+)
+
+
+# `serve` and `start` only: `daemon run --cors` is the original's flag for opencode's own CORS (the desktop
+# app passes it), so the daemon reads ours from the environment alone.
+cors_option = click.option(
+    "--cors",
+    "cors",
+    envvar="OPENWORK_CORS_ORIGINS",
+    metavar="ORIGIN[,ORIGIN]",
+    help='Browser origins allowed to call the API and the proxy ("*": any origin, a token is still needed). '
+    "[default: none; env OPENWORK_CORS_ORIGINS]",
 )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from openwork.cli.options import server_options, start_options, workspace_option
+from openwork.cli.options import cors_option, server_options, start_options, workspace_option
 
 __all__ = ["daemon_run_cmd", "run_server", "serve_cmd", "start_cmd"]
 
@@ -51,6 +51,7 @@ def in_foreground(*, no_tui: bool, detach: bool, check: bool) -> bool:
 @click.command("serve")
 @workspace_option(default=".")
 @server_options
+@cors_option
 def serve_cmd(**values: Any) -> None:
     """Run the OpenWork server and supervise opencode in this process (no dashboard).
 
@@ -63,6 +64,7 @@ def serve_cmd(**values: Any) -> None:
 @click.command("start")
 @workspace_option(default=".")
 @server_options
+@cors_option
 @start_options
 @click.pass_context
 def start_cmd(ctx: click.Context, /, no_tui: bool, detach: bool, timeout: float, **values: Any) -> None:

@@ -13,8 +13,9 @@ from openwork.paths import DataDir
 from openwork.sidecars.resolver import SidecarSettings
 from openwork.supervisor.policy import RestartPolicy, RestartWindow
 
-__all__ = ["BUNDLED_ENV", "server_config", "sidecar_dir_for", "sidecar_settings"]
+__all__ = ["BUNDLED_ENV", "CORS_ENV", "server_config", "sidecar_dir_for", "sidecar_settings"]
 
+CORS_ENV = "OPENWORK_CORS_ORIGINS"  # `daemon run` has no --cors of ours (see cli/options.py)
 BUNDLED_ENV = "OPENWORK_BUNDLED_SIDECARS_DIR"  # where a package ships its sidecars (no flag: a packager's knob)
 
 
@@ -93,8 +94,14 @@ def server_config(values: Mapping[str, Any]) -> ServerConfig:
         sandbox_memory=values["sandbox_memory"] or None,
         sandbox_cpus=values["sandbox_cpus"],
         sandbox_network=values["sandbox_network"],
+        cors_origins=_origins(values["cors"] if "cors" in values else os.environ.get(CORS_ENV)),
         policy=RestartPolicy(
             max_failures=values["restart_max_failures"], initial_delay=values["restart_backoff_ms"] / 1000
         ),
         window=RestartWindow(max_failures=values["restart_window_max"], seconds=values["restart_window_ms"] / 1000),
     )
+
+
+def _origins(raw: str | None) -> tuple[str, ...]:
+    """``--cors a,b``: the listed origins, without a trailing slash (a browser's Origin has none)."""
+    return tuple(dict.fromkeys(o.strip().rstrip("/") for o in (raw or "").split(",") if o.strip()))

@@ -63,6 +63,11 @@ async def serve(config: ServerConfig, hub: LogHub, launch: Launch, opts: ServeOp
     run: _Run | None = None
     try:
         hub.redactor.add(*launch.credentials.values())
+        if "*" in config.cors_origins:
+            log.warning(
+                "cors.any_origin",
+                message='--cors "*": any web page may send requests here; each still needs a token',
+            )
         stack = Stack(
             config=config,
             binary=launch.binary,
