@@ -18,6 +18,7 @@ from openwork.constants import (
     DEFAULT_HOT_RELOAD_DEBOUNCE_MS,
     DEFAULT_OPENCODE_PORT,
     DEFAULT_PORT,
+    DEFAULT_PROXY_MAX_BODY,
     DEFAULT_SANDBOX_IMAGE,
     LOOPBACK,
 )
@@ -31,9 +32,22 @@ if TYPE_CHECKING:  # the resolver's imports stay off the thin CLI's path
 
 LogFormat = Literal["pretty", "json"]
 
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 _ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+$")  # scheme://host[:port], nothing after it
 
-__all__ = ["LogFormat", "ServerConfig", "default_data_dir", "new_run_id"]
+__all__ = ["LogFormat", "ServerConfig", "default_data_dir", "new_run_id", "parse_size"]
+
+
+def parse_size(text: str, *, flag: str, minimum: int) -> int:
+    """``4g``, ``512m``, ``4GiB``, ``1.5g`` or plain bytes, as bytes (at least ``minimum``)."""
+    match = _SIZE_RE.match(text)
+    if not match:
+        raise ConfigError(f"{flag} {text!r}: expected a size such as 4g, 512m or 4294967296")
+    value = int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
+    if value < minimum:
+        raise ConfigError(f"{flag} {text!r}: at least {minimum} bytes")
+    return value
 
 
 def new_run_id() -> str:
@@ -59,6 +73,7 @@ class ServerConfig:
     register_workspace: bool = True  # the daemon runs opencode in a scratch folder it does not register
     # Browser origins allowed to call us (``--cors``); "*" = any origin (tokens still required).
     cors_origins: tuple[str, ...] = ()
+    proxy_max_body: int = DEFAULT_PROXY_MAX_BODY  # bytes of a request body streamed through the proxy
     approval_mode: Literal["auto", "manual"] = "manual"  # as the original: writes wait unless told otherwise
     approval_timeout_ms: int = DEFAULT_APPROVAL_TIMEOUT_MS
     files_allow_config_write: bool = False  # minted tokens may change git hooks / opencode config

@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
     "DEFAULT_OPENCODE_PORT",
     "DEFAULT_PORT",
+    "DEFAULT_PROXY_MAX_BODY",
     "DEFAULT_RESTART_WINDOW",
     "DEFAULT_RESTART_WINDOW_MAX",
     "DEFAULT_SANDBOX_IMAGE",
@@ -47,6 +48,7 @@ DEFAULT_HEALTH_REQUEST_TIMEOUT = 2.0  # one health probe of a running service
 DEFAULT_START_PROBE_TIMEOUT = 0.5
 DEFAULT_STOP_TIMEOUT = 10.0  # SIGTERM -> SIGKILL
 HTTP_SHUTDOWN_TIMEOUT = 5  # seconds the HTTP server drains at a stop; open event streams end first
+DEFAULT_PROXY_MAX_BODY = 64 * 1024 * 1024  # a request body through the opencode proxy (prompts, attachments)
 DEFAULT_HOT_RELOAD_DEBOUNCE_MS = 700  # quiet time after a config change before the instance is disposed
 DEFAULT_HOT_RELOAD_COOLDOWN_MS = 1500  # at most one dispose per workspace in this long
 # What `--sandbox` runs when no --sandbox-image is given: glibc and a shell are all opencode needs.

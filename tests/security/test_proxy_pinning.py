@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
@@ -382,3 +382,41 @@ async def test_hop_by_hop_headers_stop_at_the_proxy(pinned: tuple[AppContext, Re
     assert "x-upstream-hop" not in answer.headers and answer.headers.get("x-upstream-end") == "1"
     assert "access-control-allow-origin" not in answer.headers  # CORS is off here, whatever opencode says
     assert len(answer.headers.get_list("date")) <= 1  # opencode's own date is not repeated
+
+
+@pytest.fixture
+def small_cap(isolated_env: Path, workspace: Path) -> Iterator[tuple[AppContext, Recorder, str]]:
+    with _stand_in(make_context(isolated_env, workspace, proxy_max_body=3 * MIB), workspace) as parts:
+        yield parts
+
+
+MIB = 1024 * 1024
+
+
+@pytest.mark.anyio
+async def test_large_bodies_stream_through_and_the_cap_is_enforced(small_cap: tuple[AppContext, Recorder, str]) -> None:
+    ctx, recorder, ws_id = small_cap
+    payload = bytes(range(256)) * (2 * MIB // 256)  # 2 MiB: over the old 1 MiB, under this server's 3 MiB
+    async with asgi_client(ctx, token=ctx.credentials.client_token) as client:
+        # A terminal's input (no selector, no file names): streamed as it arrives.
+        passed = await client.put(f"/workspaces/{ws_id}/opencode/pty/pty_1", content=payload)
+        assert passed.status_code == 200, passed.text
+        assert recorder.seen[-1]["body"] == payload  # byte for byte
+        # A prompt: its parts are read for file: URLs, so it is buffered, under the server's cap (not 1 MiB).
+        prompt = json.dumps({"parts": [{"type": "text", "text": "p" * (2 * MIB)}]}).encode()
+        asked = await client.post(f"/workspaces/{ws_id}/opencode/session/ses_mine/message", content=prompt)
+        assert asked.status_code == 200, asked.text
+        assert recorder.seen[-1]["body"] == prompt
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for _ in range(4):
+                yield b"x" * MIB  # 4 MiB, chunked: no length to refuse up front
+
+        over = await client.post(f"/workspaces/{ws_id}/opencode/session/ses_mine/message", content=chunks())
+        assert over.status_code == 413, over.text
+        # A body the proxy must read (it selects a directory) stays under 1 MiB, whatever the server's cap.
+        selecting = await client.post(
+            f"/workspaces/{ws_id}/opencode/api/session", content=b'{"title": "' + b"t" * (2 * MIB) + b'"}'
+        )
+        assert selecting.status_code in (400, 413), selecting.text
+    assert sum(1 for s in recorder.seen if s["path"] == "/api/session") == 0

@@ -8,32 +8,38 @@ from starlette.types import ASGIApp
 
 from openwork import __version__
 from openwork.api import approvals, files, proxy, runtime, system, tokens, workspaces, wsproxy
-from openwork.api.bodies import PROXY_BODY_LIMIT, BodyLimits, BodyRoute
+from openwork.api.bodies import BodyLimits, BodyRoute
 from openwork.api.context import AppContext
 from openwork.api.envelope import ErrorBody, install_error_handlers
 from openwork.api.guard import GuardMiddleware
 from openwork.auth.principal import Principal, authenticate
 
-__all__ = ["BODY_ROUTES", "create_app"]
+__all__ = ["body_routes", "create_app"]
 
 CORS_MAX_AGE = 600  # seconds a browser may cache a preflight's answer
 _POST = frozenset({"POST"})
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# The routes whose body cap is not the 1 MiB default (GET, HEAD and OPTIONS keep it everywhere). A test
-# checks each template against the app's own route table, so a renamed route cannot silently lose its cap.
-BODY_ROUTES = (
-    # A write batch carries file contents (base64); operations carry up to 1000 pairs of 1024-char paths.
-    *(
-        BodyRoute(template=prefix + "/{sid}/" + name, methods=_POST, limit=files.WRITE_BODY_LIMIT)
-        for prefix in ("/workspaces/{ws_id}/file-sessions", "/files/sessions")
-        for name in ("write-batch", "operations", "ops")
-    ),
-    BodyRoute(
-        template="/workspaces/{ws_id}/opencode/{path:path}",
-        methods=_WITH_BODY,
-        limit=PROXY_BODY_LIMIT,
-    ),
-)
+
+
+def body_routes(proxy_max_body: int) -> tuple[BodyRoute, ...]:
+    """The routes whose body cap is not the 1 MiB default (GET, HEAD and OPTIONS keep it everywhere). A test
+    checks each template against the app's own route table, so a renamed route cannot silently lose its cap."""
+    return (
+        # A write batch carries file contents (base64); operations carry up to 1000 pairs of 1024-char paths.
+        *(
+            BodyRoute(template=prefix + "/{sid}/" + name, methods=_POST, limit=files.WRITE_BODY_LIMIT)
+            for prefix in ("/workspaces/{ws_id}/file-sessions", "/files/sessions")
+            for name in ("write-batch", "operations", "ops")
+        ),
+        # opencode's bodies (prompts, attachments) stream through as they arrive, under --proxy-max-body;
+        # the proxy itself buffers only bodies it must read (openwork.proxy.forward), under 1 MiB.
+        BodyRoute(
+            template="/workspaces/{ws_id}/opencode/{path:path}",
+            methods=_WITH_BODY,
+            limit=proxy_max_body,
+            streamed=True,
+        ),
+    )
 
 
 def create_app(ctx: AppContext) -> ASGIApp:
@@ -78,7 +84,10 @@ def create_app(ctx: AppContext) -> ASGIApp:
         )
 
     guarded = GuardMiddleware(
-        app, authenticate=caller, cors_origins=ctx.config.cors_origins, body_limits=BodyLimits(BODY_ROUTES)
+        app,
+        authenticate=caller,
+        cors_origins=ctx.config.cors_origins,
+        body_limits=BodyLimits(body_routes(ctx.config.proxy_max_body)),
     )
     if not ctx.config.cors_origins:
         return guarded

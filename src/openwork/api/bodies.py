@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from starlette.routing import compile_path
-from starlette.types import Receive
+from starlette.types import Message, Receive
 
 from openwork.constants import DEFAULT_MAX_BODY_BYTES
 from openwork.errors import PayloadTooLarge, RequestTimeout, ServerBusy
@@ -27,17 +27,14 @@ __all__ = [
     "LARGE_BODY_WAIT",
     "MAX_LARGE_BODIES",
     "MAX_LARGE_BODIES_PER_CALLER",
-    "PROXY_BODY_LIMIT",
     "BodyLimits",
     "BodyRoute",
     "LargeBodyGate",
     "read_body",
+    "streamed_body",
 ]
 
 DEFAULT_BODY_LIMIT = DEFAULT_MAX_BODY_BYTES  # every route not in the table, and GET/HEAD/OPTIONS everywhere
-# opencode's own bodies through /workspaces/{id}/opencode/...: buffered whole until the proxy streams request
-# bodies (a later issue), so today's 1 MiB stays; its own constant so that change is one line.
-PROXY_BODY_LIMIT = DEFAULT_MAX_BODY_BYTES
 LARGE_BODY_THRESHOLD = DEFAULT_MAX_BODY_BYTES  # a body over this needs a LargeBodyGate slot before it is read
 # Server-wide. One 43 MiB write batch (32 MiB of files) adds about 175 MB to this process while it is handled
 # (the bytes, the parsed JSON, the decoded files; bench/bodies.py), so two bound that near 350 MB whatever
@@ -52,11 +49,13 @@ BODY_READ_TIMEOUT = 120.0
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class BodyRoute:
-    """A route whose body cap is not ``DEFAULT_BODY_LIMIT``: a Starlette path template and its methods."""
+    """A route whose body cap is not ``DEFAULT_BODY_LIMIT``: a Starlette path template and its methods.
+    ``streamed``: the body is not read here but passed on as it arrives, counted against ``limit``."""
 
     template: str
     methods: frozenset[str]
     limit: int
+    streamed: bool = False
 
 
 class BodyLimits:
@@ -74,11 +73,14 @@ class BodyLimits:
     def routes(self) -> tuple[BodyRoute, ...]:
         return tuple(route for _, route in self._routes)
 
-    def limit(self, method: str, path: str) -> int:
+    def route(self, method: str, path: str) -> BodyRoute:
         for regex, route in self._routes:
             if method in route.methods and regex.match(path):
-                return route.limit
-        return self.default
+                return route
+        return BodyRoute(template="", methods=frozenset(), limit=self.default)
+
+    def limit(self, method: str, path: str) -> int:
+        return self.route(method, path).limit
 
 
 @dataclass(slots=True)
@@ -182,3 +184,34 @@ async def read_body(
         raise RequestTimeout(f"request body not received within {BODY_READ_TIMEOUT:.0f} s") from exc
     # One chunk is returned as is (``bytes.join`` of one exact bytes object does not copy).
     return b"".join(chunks)
+
+
+def streamed_body(receive: Receive, *, limit: int) -> Receive:
+    """``receive`` for a body passed on as it arrives: ``PayloadTooLarge`` past ``limit`` bytes and
+    ``RequestTimeout`` when the whole body takes longer than ``BODY_READ_TIMEOUT``. Once the body is complete
+    it is ``receive`` itself (what follows is the wait for a disconnect, which has no deadline)."""
+    received = 0
+    complete = False
+    deadline: float | None = None
+
+    async def counted() -> Message:
+        nonlocal received, complete, deadline
+        if complete:
+            return await receive()
+        loop = asyncio.get_running_loop()
+        deadline = deadline if deadline is not None else loop.time() + BODY_READ_TIMEOUT
+        try:
+            async with asyncio.timeout_at(deadline):
+                message = await receive()
+        except TimeoutError as exc:
+            raise RequestTimeout(f"request body not received within {BODY_READ_TIMEOUT:.0f} s") from exc
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise PayloadTooLarge(f"request body over {limit} bytes")
+            complete = not message.get("more_body", False)
+        else:
+            complete = True
+        return message
+
+    return counted

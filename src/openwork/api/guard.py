@@ -19,7 +19,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from openwork.api.bodies import BodyLimits, LargeBodyGate, read_body
+from openwork.api.bodies import BodyLimits, LargeBodyGate, read_body, streamed_body
 from openwork.api.envelope import error_body
 from openwork.auth.principal import HOST_TOKEN_HEADER, Principal
 from openwork.errors import OpenworkError, PayloadTooLarge, ValidationError
@@ -129,13 +129,17 @@ class GuardMiddleware:
             principal = None
             if not (method in _PUBLIC_METHODS and path in PUBLIC_PATHS):
                 principal = self.authenticate(headers.get("authorization"), headers.get(HOST_TOKEN_HEADER))
-            limit = self.body_limits.limit(method, path)
+            route = self.body_limits.route(method, path)
+            limit = route.limit
             declared = _declared(headers.get("content-length"), limit)
         except OpenworkError as exc:
             await _reject(send, exc.status, exc.code, exc.message, rid)
             return
         if principal is not None:
             scope["state"][PRINCIPAL_STATE_KEY] = principal
+        if route.streamed:  # the route passes the body on as it arrives; only counted here, never held
+            await self.app(scope, streamed_body(receive, limit=limit), send)
+            return
         share = principal.subject if principal is not None else _ANONYMOUS
         async with AsyncExitStack() as stack:  # a large body's slot is held until its answer is sent
 

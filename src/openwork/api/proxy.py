@@ -37,7 +37,6 @@ _DROP_REQUEST = {
     "authorization",
     "x-openwork-host-token",
     "cookie",
-    "content-length",
     "x-request-id",
     "origin",
     "referer",
@@ -74,7 +73,7 @@ async def proxy(request: Request, ctx: Ctx, caller: Caller, path: str, ws_id: st
         raw_path=opencode_raw_path(request.scope.get("raw_path") or request.url.path.encode(), ws_id),
         query=request.query_params.multi_items(),
         headers=_forwarded_headers(request),
-        body=await request.body(),  # already read (and capped) by the guard middleware
+        body=request.stream() if _has_body(request) else None,  # counted against --proxy-max-body by the guard
         approve=_process_approval(ctx, caller, record.id),
         protected=ctx.files.protected,
     )
@@ -100,6 +99,11 @@ def _forwarded_headers(request: Request) -> list[tuple[str, str]]:
     added (the upstream request drops httpx's default too), so a caller gets the encoding it asked for."""
     dropped = _DROP_REQUEST | _named_in_connection(request.headers.getlist("connection"))
     return [(k, v) for k, v in request.headers.items() if k.lower() not in dropped]
+
+
+def _has_body(request: Request) -> bool:
+    """HTTP/1.1 frames a body by Content-Length or Transfer-Encoding only (RFC 9112 6.3)."""
+    return request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
 
 
 def _returned(name: str, dropped: set[str]) -> bool:

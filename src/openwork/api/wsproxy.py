@@ -81,7 +81,7 @@ async def _authorised_target(ctx: AppContext, websocket: WebSocket, ws_id: str) 
         raw_path=opencode_raw_path(raw, ws_id),
         query=websocket.query_params.multi_items(),
         headers=[],  # opencode gets its credentials and the pinned directory from the gateway, nothing else
-        body=b"",
+        body=None,
         protected=ctx.files.protected,
     )
     return ctx.gateway.websocket_target(request)

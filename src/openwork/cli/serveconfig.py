@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from openwork.config import ServerConfig, new_run_id
+from openwork.config import ServerConfig, new_run_id, parse_size
 from openwork.errors import ConfigError
 from openwork.paths import DataDir
 from openwork.sidecars.resolver import SidecarSettings
@@ -15,6 +15,7 @@ from openwork.supervisor.policy import RestartPolicy, RestartWindow
 
 __all__ = ["BUNDLED_ENV", "CORS_ENV", "server_config", "sidecar_dir_for", "sidecar_settings"]
 
+MIN_PROXY_BODY = 1024 * 1024  # the proxy always takes what its own pinning reads (PINNED_BODY_LIMIT)
 CORS_ENV = "OPENWORK_CORS_ORIGINS"  # `daemon run` has no --cors of ours (see cli/options.py)
 BUNDLED_ENV = "OPENWORK_BUNDLED_SIDECARS_DIR"  # where a package ships its sidecars (no flag: a packager's knob)
 
@@ -94,6 +95,7 @@ def server_config(values: Mapping[str, Any]) -> ServerConfig:
         sandbox_memory=values["sandbox_memory"] or None,
         sandbox_cpus=values["sandbox_cpus"],
         sandbox_network=values["sandbox_network"],
+        proxy_max_body=parse_size(values["proxy_max_body"], flag="--proxy-max-body", minimum=MIN_PROXY_BODY),
         cors_origins=_origins(values["cors"] if "cors" in values else os.environ.get(CORS_ENV)),
         policy=RestartPolicy(
             max_failures=values["restart_max_failures"], initial_delay=values["restart_backoff_ms"] / 1000

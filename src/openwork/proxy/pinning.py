@@ -133,7 +133,7 @@ def pin_body(op: Operation, body: bytes, folder: Folder, protected: ProtectedSet
     for other operations."""
     if not op.rewrites_body:
         return body
-    if len(body) > PINNED_BODY_LIMIT:
+    if op.body_selectors and len(body) > PINNED_BODY_LIMIT:
         raise ValidationError(f"a body that selects a directory must be under {PINNED_BODY_LIMIT} bytes")
     if not body.strip():
         if BODY_LOC not in op.flags:
@@ -161,6 +161,8 @@ def pin_body(op: Operation, body: bytes, folder: Folder, protected: ProtectedSet
     if op.checks_file_urls:
         for url in _file_urls(data):
             check_file_url(url, folder, protected)
+    if not op.body_selectors:
+        return body  # only checked, nothing rewritten: the caller's bytes go on as they came
     return json.dumps(data, separators=(",", ":")).encode()
 
 

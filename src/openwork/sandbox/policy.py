@@ -7,7 +7,6 @@ a read-only root file system, and never uid 0. Only the limits and the network a
 from __future__ import annotations
 
 import os
-import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,9 +48,6 @@ PERSIST_SUBDIRS = ("home", "config", "data", "cache", "state")  # HOME and the X
 Network = Literal["default", "none"]
 NETWORKS: tuple[Network, ...] = ("default", "none")
 
-_MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "k": 1024, "m": MIB, "g": GIB, "t": 1024 * GIB}
-
 
 def default_cpus() -> float:
     """The host's cores minus one (at least one), so the host stays responsive while opencode works."""
@@ -60,13 +56,9 @@ def default_cpus() -> float:
 
 def parse_memory(text: str) -> int:
     """``4g``, ``512m``, ``4GiB``, ``1.5g`` or plain bytes, as bytes (at least ``MIN_MEMORY_BYTES``)."""
-    match = _MEMORY_RE.match(text)
-    if not match:
-        raise ConfigError(f"--sandbox-memory {text!r}: expected a size such as 4g, 512m or 4294967296")
-    value = int(float(match.group(1)) * _UNITS[match.group(2).lower()])
-    if value < MIN_MEMORY_BYTES:
-        raise ConfigError(f"--sandbox-memory {text!r}: at least {MIN_MEMORY_BYTES // MIB} MiB")
-    return value
+    from openwork.config import parse_size
+
+    return parse_size(text, flag="--sandbox-memory", minimum=MIN_MEMORY_BYTES)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
