@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -144,3 +145,37 @@ async def test_workspace_changes_are_published_with_the_wire_record(ctx: AppCont
         ("workspace.updated", {"workspace": renamed.json()["data"]["workspace"]}),
         ("workspace.removed", {"id": ws["id"]}),
     ]
+
+
+@pytest.mark.anyio
+async def test_concurrent_removes_and_activations_leave_no_dangling_active_id(ctx: AppContext) -> None:
+    """Changes run in worker threads; they must still not interleave (a remove between activate's
+    existence check and its write would leave the active id naming a deleted workspace)."""
+    import asyncio
+    import contextlib
+
+    records = []
+    for i in range(8):
+        folder = ctx.config.workspace / f"w{i}"
+        folder.mkdir()
+        records.append((await ctx.workspaces.add(str(folder), None))[0])
+    sub = ctx.bus.subscribe()
+
+    async def attempt(change: Any) -> None:
+        with contextlib.suppress(Exception):  # the loser of a race gets a 404 (or opencode is not running)
+            await change
+
+    await asyncio.gather(
+        *(attempt(ctx.workspaces.remove(r.id)) for r in records),
+        *(attempt(ctx.workspaces.activate(r.id)) for r in records),
+        *(attempt(ctx.workspaces.remove(r.id)) for r in records),
+    )
+    active = ctx.registry.active_id()
+    assert active is None or active in {w.id for w in ctx.registry.list()}
+    events = []
+    while (event := await sub.get(timeout=1)) is not None and len(events) < 100:
+        events.append(event)
+        if sub._queue.empty():
+            break
+    removed = [e for e in events if e.type == "workspace.removed"]
+    assert len(removed) == len(records)  # each workspace removed once, whatever the interleaving

@@ -81,7 +81,9 @@ async def create(
 ) -> Envelope[SessionResult]:
     """A session bound to the calling token; other tokens get 404 for it. Writing needs a collaborator
     token or higher."""
-    session = ctx.files.create_session(caller, record.id, ttl=body.ttlSeconds, write=body.write)
+    session = await asyncio.to_thread(
+        ctx.files.create_session, caller, record.id, ttl=body.ttlSeconds, write=body.write
+    )
     return ok(request, SessionResult(session=session.model()))
 
 
@@ -126,7 +128,7 @@ async def snapshot(
 async def events(
     request: Request, ctx: Ctx, caller: Caller, sid: str = Sid, since: str | None = Query(default=None, max_length=32)
 ) -> Envelope[ChangesPage]:
-    return ok(request, ChangesPage.model_validate(ctx.files.events(caller, sid, since)))
+    return ok(request, ChangesPage.model_validate(await asyncio.to_thread(ctx.files.events, caller, sid, since)))
 
 
 @session_router.post("/{sid}/read-batch", response_model=Envelope[BatchResult])

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from openwork.cli.options import data_dir_option, json_option
+from openwork.cli.options import data_dir_option, host_token_option, json_option, openwork_url_option
 from openwork.cli.wire import exchange
 from openwork.constants import DEFAULT_HTTP_TIMEOUT, DEFAULT_PORT
 from openwork.errors import (
@@ -47,11 +47,9 @@ class ServerTarget:
 def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """``--openwork-url``, ``--token``, ``--host-token``, ``--data-dir``, ``--json`` (names as the original)."""
     options = [
-        click.option("--openwork-url", envvar="OPENWORK_URL", help="Server URL. [env OPENWORK_URL]"),
+        openwork_url_option,
         click.option("--token", envvar="OPENWORK_TOKEN", help="Client token (prefer the env var OPENWORK_TOKEN)."),
-        click.option(
-            "--host-token", envvar="OPENWORK_HOST_TOKEN", help="Host token (prefer the env var OPENWORK_HOST_TOKEN)."
-        ),
+        host_token_option,
         data_dir_option,
         json_option,
     ]

@@ -11,7 +11,7 @@ import click
 
 from openwork.cli.client import find_target, request
 from openwork.cli.daemonctl import start_daemon, stop_daemon
-from openwork.cli.options import data_dir_option
+from openwork.cli.options import data_dir_option, host_token_option, openwork_url_option
 from openwork.cli.serveconfig import CORS_ENV
 from openwork.constants import DEFAULT_PORT
 from openwork.paths import DataDir, default_data_dir
@@ -107,8 +107,8 @@ def _run_dashboard(url: str, host_token: str, client_token: str) -> str:
 
 
 @click.command("dashboard")
-@click.option("--openwork-url", envvar="OPENWORK_URL", help="Server URL (default: the local server).")
-@click.option("--host-token", envvar="OPENWORK_HOST_TOKEN", help="Host token (prefer the env var).")
+@openwork_url_option
+@host_token_option
 @data_dir_option
 def dashboard_cmd(openwork_url: str | None, host_token: str | None, data_dir: Path | None) -> None:
     """Open the dashboard on a running server (`d` leaves it running, `q` stops it)."""

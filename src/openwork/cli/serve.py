@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from openwork.cli.options import cors_option, server_options, start_options, workspace_option
+from openwork.cli.serveoptions import cors_option, server_options, start_options, workspace_option
 
 __all__ = ["daemon_run_cmd", "run_server", "serve_cmd", "start_cmd"]
 

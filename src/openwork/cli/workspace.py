@@ -14,7 +14,7 @@ import click
 from openwork.cli.client import ServerTarget, Unreachable, connection_options, find_target, request
 from openwork.cli.output import emit
 from openwork.constants import DEFAULT_PORT
-from openwork.errors import NotFoundError
+from openwork.errors import ConfigError, NotFoundError
 
 __all__ = ["instance_group", "workspace_group"]
 
@@ -32,9 +32,18 @@ def _call(target: ServerTarget, method: str, path: str, **kwargs: Any) -> Any:
     from openwork.cli.daemonctl import start_daemon
 
     click.echo("openwork: no server running; starting the daemon", err=True)
-    start_daemon(target.data_dir, port=int(os.environ.get("OPENWORK_PORT") or DEFAULT_PORT))
+    start_daemon(target.data_dir, port=_daemon_port(os.environ.get("OPENWORK_PORT")))
     fresh = find_target(url=None, token=target.token, host_token=target.host_token, data_dir=target.data_dir)
     return request(fresh, method, path, **kwargs)
+
+
+def _daemon_port(raw: str | None) -> int:
+    """``OPENWORK_PORT`` as ``openwork daemon start --port`` reads it (this command has no --port)."""
+    if not raw:
+        return DEFAULT_PORT
+    if not raw.isdigit() or int(raw) > 65535:
+        raise ConfigError(f"OPENWORK_PORT={raw!r} is not a port", hint="use a number between 0 and 65535")
+    return int(raw)
 
 
 def _describe(ws: dict[str, Any]) -> str:

@@ -18,6 +18,7 @@ from openwork.approvals.service import ApprovalService
 from openwork.auth.principal import Access, Principal
 from openwork.errors import ForbiddenError, NotFoundError, OpenworkError, ValidationError, storage_full
 from openwork.files import catalog, ops
+from openwork.files.caps import Caps
 from openwork.files.changes import ChangeLog, InotifyWatcher
 from openwork.files.pathrules import check_path, open_root
 from openwork.files.protected import CODE_CONFIG, ProtectedSet, touches
@@ -26,19 +27,6 @@ from openwork.files.tempjournal import JOURNAL_NAME, TempJournal
 from openwork.workspaces.registry import WorkspaceRegistry
 
 __all__ = ["Caps", "FilesService"]
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Caps:
-    read_paths: int = 1000
-    read_bytes: int = 32 * 1024 * 1024  # per batch
-    file_bytes: int = 16 * 1024 * 1024  # per file, read or written
-    write_files: int = 1000
-    write_bytes: int = 32 * 1024 * 1024  # decoded, per batch
-    operations: int = 1000
-    catalog_limit: int = 10_000
-    catalog_default: int = 1000
-    events_limit: int = 10_000
 
 
 @dataclass
@@ -78,20 +66,23 @@ class FilesService:
         self.protected = protected
         self.allow_config_write = allow_config_write
         self._workspaces: dict[str, _Workspace] = {}
+        self._states_lock = threading.Lock()
         self.temp_journal = TempJournal(state_dir / JOURNAL_NAME) if state_dir is not None else None
         if self.temp_journal is not None:
             self.temp_journal.recover()
 
     # -- sessions -------------------------------------------------------------------------------
     def _state(self, workspace_id: str) -> _Workspace:
+        """Runs in worker threads (a registry read): one lock, so a workspace gets exactly one watcher."""
         record = self.registry.get(workspace_id)
-        state = self._workspaces.get(workspace_id)
-        if state is None or str(state.root) != record.path:
-            state = _Workspace(Path(record.path), protected=self.protected.within(record.path))
-            watcher = InotifyWatcher(state.root, state.changes, catalog.DEFAULT_EXCLUDES)
-            state.watcher = watcher if watcher.start() else None
-            self._workspaces[workspace_id] = state
-        return state
+        with self._states_lock:
+            state = self._workspaces.get(workspace_id)
+            if state is None or str(state.root) != record.path:
+                state = _Workspace(Path(record.path), protected=self.protected.within(record.path))
+                watcher = InotifyWatcher(state.root, state.changes, catalog.DEFAULT_EXCLUDES)
+                state.watcher = watcher if watcher.start() else None
+                self._workspaces[workspace_id] = state
+            return state
 
     def create_session(self, caller: Principal, workspace_id: str, *, ttl: int, write: bool) -> FileSession:
         """Open a session on ``workspace_id`` (a canonical record id the caller may see; the route checked)."""
@@ -136,7 +127,7 @@ class FilesService:
         limit: int | None,
         include_dirs: bool,
     ) -> dict[str, Any]:
-        _, ws = self.session(caller, session_id)
+        _, ws = await asyncio.to_thread(self.session, caller, session_id)  # a registry read: off the loop
         count = min(max(limit or self.caps.catalog_default, 1), self.caps.catalog_limit)
         cursor = ws.changes.cursor  # taken first: changes during the walk are replayed by events(since)
 
@@ -172,7 +163,7 @@ class FilesService:
         return {"items": [c.to_json() for c in items], "cursor": cursor, "truncated": truncated}
 
     async def read_batch(self, caller: Principal, session_id: str, paths: list[str]) -> dict[str, Any]:
-        _, ws = self.session(caller, session_id)
+        _, ws = await asyncio.to_thread(self.session, caller, session_id)
         if len(paths) > self.caps.read_paths:
             raise ValidationError(f"at most {self.caps.read_paths} paths per read batch")
 
@@ -240,7 +231,7 @@ class FilesService:
         return planned
 
     async def write_batch(self, caller: Principal, session_id: str, writes: list[dict[str, Any]]) -> dict[str, Any]:
-        session, ws = self._writable(caller, session_id)
+        session, ws = await asyncio.to_thread(self._writable, caller, session_id)
         if len(writes) > self.caps.write_files:
             raise ValidationError(f"at most {self.caps.write_files} files per write batch")
         results: list[dict[str, Any] | None] = [None] * len(writes)
@@ -268,7 +259,7 @@ class FilesService:
         return {"items": results}
 
     async def operations(self, caller: Principal, session_id: str, items: list[dict[str, Any]]) -> dict[str, Any]:
-        session, ws = self._writable(caller, session_id)
+        session, ws = await asyncio.to_thread(self._writable, caller, session_id)
         if len(items) > self.caps.operations:
             raise ValidationError(f"at most {self.caps.operations} operations per request")
         planned: list[tuple[int, str, tuple[str, ...], tuple[str, ...] | None, bool]] = []

@@ -234,6 +234,11 @@ class _Run:
             # The HTTP half (imports, the app, the database) is built while opencode boots: after its spawn,
             # not before it.
             await _first(spawned, start, stop_requested)
+            if self.signals.stopping:  # asked to stop before opencode was even spawned: nothing to serve
+                code = self.signals.exit_code
+                return code
+            if start.done() and not spawned.done():
+                await start  # it failed before spawning (the binary would not run): raises with the reason
             ctx, http = await _in_background_thread(self._build_http)
             self.http = http
             http_task = asyncio.create_task(http.serve(sockets=[self.sock]), name="http")

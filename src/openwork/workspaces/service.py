@@ -36,11 +36,15 @@ class WorkspaceService:
         self.registry = registry
         self._bus = bus
         self._gateway = gateway
+        # Changes run one at a time, as they did on the loop: the registry's check-then-write steps
+        # (activate: does it exist, then set it active) must not interleave with a remove in another thread.
+        self._changes = asyncio.Lock()
 
     async def add(self, folder_path: str, name: str | None) -> tuple[Workspace, bool]:
         """Register a folder; a folder registered before returns its record and ``False``."""
         folder = await asyncio.to_thread(validate_folder, folder_path)
-        record, created = await asyncio.to_thread(self.registry.add, folder, name)
+        async with self._changes:
+            record, created = await asyncio.to_thread(self.registry.add, folder, name)
         if created:
             self._bus.publish("workspace.added", WorkspaceChanged(workspace=record.model()).wire())
         return record, created
@@ -66,19 +70,22 @@ class WorkspaceService:
         return await asyncio.to_thread(read)
 
     async def rename(self, ws_id: str, name: str) -> Workspace:
-        record = await asyncio.to_thread(self.registry.rename, ws_id, name)
+        async with self._changes:
+            record = await asyncio.to_thread(self.registry.rename, ws_id, name)
         self._bus.publish("workspace.updated", WorkspaceChanged(workspace=record.model()).wire())
         return record
 
     async def remove(self, ws_id: str) -> Workspace:
         """Forget the workspace; its folder and files are left exactly as they are."""
-        record = await asyncio.to_thread(self.registry.remove, ws_id)
+        async with self._changes:
+            record = await asyncio.to_thread(self.registry.remove, ws_id)
         self._bus.publish("workspace.removed", WorkspaceRef(id=record.id).wire())
         return record
 
     async def activate(self, ws_id: str) -> Workspace:
         """Make it the active workspace and warm opencode's instance for its folder."""
-        record = await asyncio.to_thread(self.registry.activate, ws_id)
+        async with self._changes:
+            record = await asyncio.to_thread(self.registry.activate, ws_id)
         await self._gateway.call("GET", "/path", record.path)
         self._bus.publish("workspace.activated", WorkspaceRef(id=record.id).wire())
         return record
