@@ -420,3 +420,25 @@ async def test_large_bodies_stream_through_and_the_cap_is_enforced(small_cap: tu
         )
         assert selecting.status_code in (400, 413), selecting.text
     assert sum(1 for s in recorder.seen if s["path"] == "/api/session") == 0
+
+
+@pytest.mark.anyio
+async def test_a_percent_encoded_directory_header_is_the_folder_it_names(
+    pinned: tuple[AppContext, Recorder, str],
+) -> None:
+    """The opencode SDK sends ``x-opencode-directory`` percent-encoded (opencode decodes it)."""
+    from urllib.parse import quote
+
+    ctx, recorder, ws_id = pinned
+    async with asgi_client(ctx, token=ctx.credentials.client_token) as client:
+        mine = await client.post(
+            f"/workspaces/{ws_id}/opencode/session",
+            json={},
+            headers={"x-opencode-directory": quote(recorder.folder, safe="")},
+        )
+        assert mine.status_code == 200, mine.text
+        other = await client.post(
+            f"/workspaces/{ws_id}/opencode/session", json={}, headers={"x-opencode-directory": quote("/etc", safe="")}
+        )
+        assert other.status_code == 403
+    assert dict(recorder.seen[-1]["headers"])["x-opencode-directory"] == recorder.folder  # the gateway's own

@@ -124,7 +124,10 @@ def pin_headers(headers: Iterable[tuple[str, str]], folder: Folder) -> list[tupl
         if not low.startswith(OPENCODE_HEADER_PREFIX):
             out.append((key, value))
         elif _selector_key(low[len(OPENCODE_HEADER_PREFIX) :]):
-            folder.accept(f"header {low[:64]!r}", value)
+            # The SDK percent-encodes the folder in this header (opencode decodes it); either spelling of
+            # this workspace's folder is it. The header is dropped either way: the gateway sets its own.
+            decoded = unquote(value)
+            folder.accept(f"header {low[:64]!r}", decoded if folder.names(decoded) else value)
     return out
 
 
