@@ -4,10 +4,16 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
 from pathlib import Path
+from typing import Any
 
-__all__ = ["free_port", "isolated_env"]
+__all__ = ["free_port", "isolated_env", "stop"]
+
+STOP_TIMEOUT = 20.0  # SIGTERM -> SIGKILL for a benchmarked process
+KILL_TIMEOUT = 10.0
 
 
 def free_port() -> int:
@@ -26,3 +32,13 @@ def isolated_env(root: Path) -> dict[str, str]:
     env["HOME"] = str(root)
     env["OPENCODE_DISABLE_AUTOUPDATE"] = "1"
     return env
+
+
+def stop(proc: subprocess.Popen[Any]) -> None:
+    """SIGTERM, then SIGKILL after ``STOP_TIMEOUT``; always reaped."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=KILL_TIMEOUT)

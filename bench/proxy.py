@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
-import signal
 import statistics
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from _common import free_port, isolated_env
+from _common import free_port, isolated_env, stop
 from openwork.config import default_data_dir
 from openwork.sidecars.resolver import Resolver, SidecarSettings
 
@@ -166,12 +165,7 @@ def main() -> None:
             proxied.close()
         finally:
             for proc in (ours, bare):
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=10)
+                stop(proc)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
-import signal
 import statistics
 import subprocess
 import sys
@@ -22,21 +21,12 @@ from pathlib import Path
 import httpx
 import psutil
 
-from _common import free_port, isolated_env
+from _common import free_port, isolated_env, stop
 from openwork.config import default_data_dir
 from openwork.constants import DEFAULT_START_PROBE_TIMEOUT
 from openwork.sidecars.resolver import Resolver, SidecarSettings
 
 DEADLINE = 60.0  # per start
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 def bare(binary: Path, workspace: Path, env: dict[str, str]) -> float:
