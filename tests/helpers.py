@@ -145,3 +145,13 @@ class ServerProcess:
             self.proc.stdout.close()
         if hasattr(self, "_stderr"):
             self._stderr.close()
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes in process group ``pgid``: what a stopped service must not leave."""
+    members = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
+                members.append(proc.pid)
+    return members

@@ -8,10 +8,9 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-import psutil
 import pytest
 
-from tests.helpers import ServerProcess, pid_alive, wait_for
+from tests.helpers import ServerProcess, group_members, pid_alive, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -19,15 +18,6 @@ pytestmark = pytest.mark.e2e
 # each a 2 s request timeout: ~20 s), so the waits below are bounded, with room for a loaded machine.
 HUNG_WITHIN = 40.0
 REPLACED_WITHIN = 45.0
-
-
-def _group(pgid: int) -> list[int]:
-    members = []
-    for proc in psutil.process_iter():
-        with contextlib.suppress(psutil.Error, OSError):
-            if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
-                members.append(proc.pid)
-    return members
 
 
 def test_sigstopped_opencode_is_declared_hung_and_replaced_without_orphans(
@@ -75,4 +65,4 @@ def test_sigstopped_opencode_is_declared_hung_and_replaced_without_orphans(
             what="the restarted opencode",
         )
     assert not pid_alive(first_pid)
-    assert _group(first_pid) == []  # no orphan of the hung run is left, stopped or not
+    assert group_members(first_pid) == []  # no orphan of the hung run is left, stopped or not

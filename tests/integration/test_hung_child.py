@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
 import structlog
 
@@ -20,7 +19,7 @@ from openwork.supervisor.policy import Liveness, RestartPolicy
 from openwork.supervisor.process import AsyncioSpawner, SpawnSpec
 from openwork.supervisor.service import HUNG_REASON, Service
 from openwork.supervisor.state import ServiceState
-from tests.helpers import free_port, pid_alive
+from tests.helpers import free_port, group_members, pid_alive
 
 pytestmark = pytest.mark.anyio
 
@@ -65,15 +64,6 @@ class _HttpDriver:
         return {"port": self.port}
 
 
-def _group(pgid: int) -> list[int]:
-    members = []
-    for proc in psutil.process_iter():
-        with contextlib.suppress(psutil.Error, OSError):
-            if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
-                members.append(proc.pid)
-    return members
-
-
 async def test_a_stopped_child_is_declared_hung_killed_as_a_group_and_replaced() -> None:
     driver = _HttpDriver()
     svc = Service(
@@ -100,7 +90,7 @@ async def test_a_stopped_child_is_declared_hung_killed_as_a_group_and_replaced()
         assert status.consecutive_failures == 1
         states = [e["state"] for e in events if e["event"] == "service.state"]
         assert states[:4] == ["hung", "crashed", "restart_scheduled", "starting"]
-        assert not pid_alive(first) and _group(first) == []  # the grandchild went with it
+        assert not pid_alive(first) and group_members(first) == []  # the grandchild went with it
     finally:
         with contextlib.suppress(ProcessLookupError, TypeError, NameError):
             os.killpg(first, signal.SIGCONT)
