@@ -8,16 +8,29 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["APP_NAME", "DataDir", "default_data_dir", "sandbox_allowlist_path", "user_config_dir"]
+__all__ = [
+    "APP_NAME",
+    "DataDir",
+    "default_data_dir",
+    "platform_data_dir",
+    "sandbox_allowlist_path",
+    "user_config_dir",
+]
 
 APP_NAME = "openwork-orchestrator"
 
 
 def default_data_dir() -> Path:
-    """``OPENWORK_DATA_DIR``, else the platform's user data dir for ``openwork-orchestrator``."""
+    """``OPENWORK_DATA_DIR``, else the original's ``~/.openwork/openwork-orchestrator``: either CLI finds
+    the other's daemon without ``--data-dir``."""
     env = os.environ.get("OPENWORK_DATA_DIR")
     if env:
         return Path(env).expanduser()
+    return Path.home() / ".openwork" / APP_NAME
+
+
+def platform_data_dir() -> Path:
+    """Where openwork-py kept its data before it used the original's default (migrated once)."""
     if sys.platform.startswith("linux"):
         # platformdirs' Linux rule, without importing it (the thin CLI's start-up time is a budget).
         base = os.environ.get("XDG_DATA_HOME", "").strip() or os.path.expanduser("~/.local/share")

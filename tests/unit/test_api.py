@@ -132,7 +132,8 @@ async def test_typed_answers_keep_the_wire_keys(ctx: AppContext, tmp_path: Path)
         session = (await client.post(f"/workspaces/{added['workspace']['id']}/file-sessions", json={})).json()["data"]
     assert set(added) == {"workspace", "created"}
     assert list(added["workspace"]) == [
-        "id", "name", "displayName", "path", "folderPath", "workspaceType", "active", "createdAt", "updatedAt",
+        "id", "name", "displayName", "path", "folderPath", "workspaceType", "baseUrl", "directory", "active",
+        "createdAt", "updatedAt",
     ]  # fmt: skip
     assert added["workspace"]["workspaceType"] == "local"
     assert set(minted) == {"id", "label", "scope", "createdAt", "expiresAt", "revokedAt", "workspaceIds", "token"}

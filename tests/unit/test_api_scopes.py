@@ -70,7 +70,9 @@ ROUTES: list[Route] = [
     ("POST", "/workspaces/{a}/file-sessions", {"write": False}, READ),
     ("POST", "/workspaces/{a}/file-sessions", {"write": True}, ACT),
     ("POST", "/workspace/{a}/files/sessions", {"write": False}, READ),
-    ("POST", "/workspace/{a}/files/sessions", {"write": True}, ACT),
+    # The original server's path: a writable session as far as the token may (a viewer's is read-only).
+    ("POST", "/workspace/{a}/files/sessions", {"write": True}, READ),
+    ("POST", "/workspaces/{a}/file-sessions", {"write": True}, ACT),
     ("GET", "/system/status", None, ANY),
     ("GET", "/system/opencode/health", None, ANY),
     ("GET", "/system/router/health", None, ANY),

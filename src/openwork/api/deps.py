@@ -12,10 +12,9 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 
 from openwork.api.context import AppContext
-from openwork.api.guard import PRINCIPAL_STATE_KEY
-from openwork.auth.principal import Access, Principal, authenticate
+from openwork.auth.principal import PRINCIPAL_STATE_KEY, Access, Principal, authenticate
 from openwork.errors import ForbiddenError, NotFoundError
-from openwork.workspaces.registry import Workspace
+from openwork.workspaces.registry import MAX_PATH_CHARS, Workspace
 
 __all__ = [
     "UNKNOWN_WORKSPACE",
@@ -23,6 +22,7 @@ __all__ = [
     "Caller",
     "Ctx",
     "Host",
+    "KnownWorkspace",
     "ReadWorkspace",
     "Reader",
     "UnlimitedReader",
@@ -38,7 +38,11 @@ __all__ = [
 UNKNOWN_WORKSPACE = "no such workspace"
 _NEEDED = {Access.READ: "viewer", Access.ACT: "collaborator", Access.ADMIN: "owner"}
 
-WorkspaceIdPath = Path(min_length=1, max_length=64, description="a workspace id (ws_ + 12 hex)")
+WorkspaceIdPath = Path(
+    min_length=1,
+    max_length=MAX_PATH_CHARS * 3,  # a percent-encoded folder path
+    description="a workspace id (ws_… or the original daemon's ws-…), its folder path, or its unique name",
+)
 
 
 # Dependencies are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in a worker thread,
@@ -87,17 +91,18 @@ def require(principal: Principal, access: Access) -> None:
         )
 
 
-def visible_workspace(ctx: AppContext, principal: Principal, ws_id: str) -> Workspace:
-    """The workspace ``ws_id`` names, if the caller may see it.
+def visible_workspace(ctx: AppContext, principal: Principal, ws_id: str, *, local: bool = True) -> Workspace:
+    """The workspace ``ws_id`` names (an id of either scheme, a folder path or a unique name), if the
+    caller may see it; ``local``: one served here (a remote workspace is a 409).
 
     A workspace outside a limited token's set raises the same ``NotFoundError`` as an unknown id, so a
     limited token cannot tell the two apart. The check is on the record's canonical id, whatever
     spelling of the id the registry accepted.
     """
-    record = ctx.registry.get(ws_id)
+    record = ctx.registry.lookup(ws_id, principal.sees)
     if not principal.sees(record.id):
         raise NotFoundError(UNKNOWN_WORKSPACE)
-    return record
+    return record.require_local() if local else record
 
 
 async def reader(principal: Caller) -> Principal:
@@ -127,6 +132,16 @@ async def readable_workspace(ctx: Ctx, principal: Caller, ws_id: str = Workspace
 
 
 ReadWorkspace = Annotated[Workspace, Depends(readable_workspace)]
+
+
+async def known_workspace(ctx: Ctx, principal: Caller, ws_id: str = WorkspaceIdPath) -> Workspace:
+    """``{ws_id}`` for a route that describes it: like ``ReadWorkspace``, a remote workspace included."""
+    record = await asyncio.to_thread(visible_workspace, ctx, principal, ws_id, local=False)  # a SQLite read
+    require(principal, Access.READ)
+    return record
+
+
+KnownWorkspace = Annotated[Workspace, Depends(known_workspace)]
 
 
 async def administered_workspace(ctx: Ctx, principal: Caller, ws_id: str = WorkspaceIdPath) -> Workspace:

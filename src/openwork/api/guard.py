@@ -10,19 +10,23 @@ A request without a body is left to the route's dependency (an unknown path then
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import secrets
 from collections.abc import Callable, Iterable
 from contextlib import AsyncExitStack
 from typing import Any
+from urllib.parse import unquote
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openwork.api.bodies import BodyLimits, LargeBodyGate, read_body, streamed_body
-from openwork.api.envelope import error_body
-from openwork.auth.principal import HOST_TOKEN_HEADER, Principal
+from openwork.api.envelope import error_payload
+from openwork.auth.native import is_native_route, native_headers, same_user_loopback
+from openwork.auth.principal import HOST_TOKEN_HEADER, NATIVE, PRINCIPAL_STATE_KEY, Principal
 from openwork.errors import OpenworkError, PayloadTooLarge, ValidationError
+from openwork.workspaces.registry import ENCODED_SLASH
 
 __all__ = ["LOOPBACK_HOSTS", "PRINCIPAL_STATE_KEY", "PUBLIC_PATHS", "Authenticator", "GuardMiddleware"]
 
@@ -32,21 +36,24 @@ APP_ORIGINS = frozenset({"tauri://localhost", "http://tauri.localhost", "https:/
 # The routes that answer without credentials, for GET and HEAD: liveness (and the old daemon's) and the
 # schema clients generate from. Every other request that carries a body must authenticate first.
 PUBLIC_PATHS = frozenset({"/system/health", "/health", "/openapi.json"})
-PRINCIPAL_STATE_KEY = "openwork.principal"  # in scope["state"]: the caller the guard authenticated
 _PUBLIC_METHODS = frozenset({"GET", "HEAD"})
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _ANONYMOUS = "anonymous"  # the large-body share of a public route's caller (its cap keeps it from needing one)
 _RID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_REF_ROUTE = re.compile(r"^/(?P<kind>workspaces|instances)/(?P<ref>[^/]+)(?P<tail>/activate|/path|/dispose)?$")
 _ORIGIN_RE = re.compile(r"^https?://(127\.0\.0\.1|localhost|\[::1\])(:\d{1,5})?$")
 
 # (Authorization header, X-OpenWork-Host-Token header) -> the caller, or AuthError.
 Authenticator = Callable[[str | None, str | None], Principal]
 
 
+_HOST_RE = re.compile(r"(?P<name>\[[0-9A-Fa-f:.]+\]|[^:\[\]]*)(?::\d{1,5})?")
+
+
 def _host_name(host: str) -> str:
-    if host.startswith("["):
-        return host.split("]")[0] + "]"
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    """The name in a ``Host`` header (without its port); "" when the header is malformed."""
+    match = _HOST_RE.fullmatch(host)
+    return match["name"] if match else ""
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -92,6 +99,9 @@ class GuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        raw_path = scope.get("raw_path")
+        if raw_path and b"%2f" in raw_path.lower():
+            scope = _keep_encoded_slash(scope, raw_path)
         headers = _headers(scope)
         presented = headers.get("x-request-id", "")
         rid = presented if _RID_RE.match(presented) else "req_" + secrets.token_hex(8)
@@ -104,7 +114,7 @@ class GuardMiddleware:
 
         host = headers.get("host", "")
         if _host_name(host).lower() not in LOOPBACK_HOSTS:
-            await _reject(send_with_id, 400, "invalid_request", "Host header not allowed", rid)
+            await _reject(scope, send_with_id, 400, "invalid_request", "Host header not allowed", rid)
             return
         origin = headers.get("origin")
         if (
@@ -114,8 +124,14 @@ class GuardMiddleware:
             and origin not in self.allowed_origins
             and not _ORIGIN_RE.match(origin)
         ):
-            await _reject(send_with_id, 403, "forbidden", "Origin not allowed", rid)
+            await _reject(scope, send_with_id, 403, "forbidden", "Origin not allowed", rid)
             return
+        if (
+            is_native_route(scope["method"], scope.get("path", ""))
+            and native_headers(headers)
+            and await asyncio.to_thread(same_user_loopback, scope.get("client"), scope.get("server"))
+        ):
+            scope["state"][PRINCIPAL_STATE_KEY] = NATIVE
         length = headers.get("content-length")
         # HTTP/1.1 frames a body by these two headers only (RFC 9112 6.3): without them there is none.
         if "transfer-encoding" not in headers and length in (None, "0"):
@@ -126,14 +142,14 @@ class GuardMiddleware:
     async def _with_body(self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str], rid: str) -> None:
         method, path = scope["method"], scope.get("path", "")
         try:
-            principal = None
-            if not (method in _PUBLIC_METHODS and path in PUBLIC_PATHS):
+            principal = scope["state"].get(PRINCIPAL_STATE_KEY)
+            if principal is None and not (method in _PUBLIC_METHODS and path in PUBLIC_PATHS):
                 principal = self.authenticate(headers.get("authorization"), headers.get(HOST_TOKEN_HEADER))
             route = self.body_limits.route(method, path)
             limit = route.limit
             declared = _declared(headers.get("content-length"), limit)
         except OpenworkError as exc:
-            await _reject(send, exc.status, exc.code, exc.message, rid)
+            await _reject(scope, send, exc.status, exc.code, exc.message, rid)
             return
         if principal is not None:
             scope["state"][PRINCIPAL_STATE_KEY] = principal
@@ -149,15 +165,26 @@ class GuardMiddleware:
             try:
                 body = await read_body(receive, limit=limit, declared=declared, large=large)
             except OpenworkError as exc:
-                await _reject(send, exc.status, exc.code, exc.message, rid)
+                await _reject(scope, send, exc.status, exc.code, exc.message, rid)
                 return
             if body is None:  # the client went away before its body arrived: nobody to answer
                 return
             await self.app(scope, _replay(body, receive), send)
 
 
-async def _reject(send: Send, status: int, code: str, message: str, rid: str) -> None:
-    payload = json.dumps(error_body(code, message, rid)).encode()
+def _keep_encoded_slash(scope: Scope, raw_path: bytes) -> Scope:
+    """The original CLI looks a workspace up by its folder path, percent-encoded into one segment
+    (``/workspaces/%2Fhome%2Fme%2Fproj``); the decoded path would split it. On those routes only, the
+    segment keeps its slashes encoded, and the registry's lookup reads them back (``ENCODED_SLASH``)."""
+    match = _REF_ROUTE.match(raw_path.decode("latin-1"))
+    if match is None:
+        return scope
+    ref = unquote(match["ref"]).replace("/", ENCODED_SLASH)
+    return {**scope, "path": f"/{match['kind']}/{ref}{match['tail'] or ''}"}
+
+
+async def _reject(scope: Scope, send: Send, status: int, code: str, message: str, rid: str) -> None:
+    payload = json.dumps(error_payload(scope, code, message, rid)).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
     if status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="openwork"'))  # as the app's own 401s

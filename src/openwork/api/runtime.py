@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,9 +18,18 @@ legacy_router = APIRouter(prefix="/runtime", tags=["legacy"])
 
 
 class Upgrade(BaseModel):
+    """Versions to move to; or the original server's ``services`` (names: each goes to its pinned version)."""
+
     model_config = ConfigDict(extra="forbid")
     opencodeVersion: str | None = Field(default=None, min_length=1, max_length=64)
     routerVersion: str | None = Field(default=None, min_length=1, max_length=64)
+    services: list[Literal["opencode", "opencode-router", "router"]] | None = Field(default=None, max_length=3)
+
+    def targets(self, pinned: dict[str, Any]) -> tuple[str | None, str | None]:
+        names = set(self.services or ())
+        opencode = self.opencodeVersion or (pinned["opencode"]["pinned"] if "opencode" in names else None)
+        router = self.routerVersion or (pinned["router"]["pinned"] if names & {"router", "opencode-router"} else None)
+        return opencode, router
 
 
 async def summary(request: Request, ctx: Ctx, _reader: Reader) -> Envelope[RuntimeSummary]:
@@ -34,7 +45,8 @@ async def versions(request: Request, ctx: Ctx, _reader: Reader) -> Envelope[Vers
 async def upgrade(request: Request, body: Upgrade, ctx: Ctx, _host: Host) -> Envelope[UpgradeResult]:
     """Starts the upgrade and answers at once (202); follow it on /system/events or the summary.
     A second call while one runs is a 409."""
-    state = ctx.runtime.start_upgrade(opencode_version=body.opencodeVersion, router_version=body.routerVersion)
+    opencode, router = body.targets(ctx.runtime.versions())
+    state = ctx.runtime.start_upgrade(opencode_version=opencode, router_version=router)
     return ok(request, UpgradeResult(upgrade=state.model()))
 
 

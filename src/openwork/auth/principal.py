@@ -11,9 +11,10 @@ from openwork.auth.tokens import TokenService
 from openwork.constants import MAX_TOKEN_CHARS
 from openwork.errors import AuthError
 
-__all__ = ["HOST_TOKEN_HEADER", "Access", "Principal", "Role", "authenticate"]
+__all__ = ["HOST_TOKEN_HEADER", "NATIVE", "PRINCIPAL_STATE_KEY", "Access", "Principal", "Role", "authenticate"]
 
 HOST_TOKEN_HEADER = "x-openwork-host-token"  # noqa: S105 - a header name
+PRINCIPAL_STATE_KEY = "openwork.principal"  # in an ASGI scope's "state": the caller the guard authenticated
 
 
 class Role(StrEnum):
@@ -42,6 +43,9 @@ class Principal:
     # The workspace record ids a minted token is limited to; ``None`` = every workspace. An empty set
     # (its workspaces were removed) sees nothing: a limitation never widens.
     workspaces: frozenset[str] | None = None
+    # Admitted without credentials as the original daemon's local native client (openwork.auth.native):
+    # the routes that allow it answer in the original's shapes.
+    native: bool = False
 
     @property
     def is_host(self) -> bool:
@@ -50,7 +54,7 @@ class Principal:
     @property
     def is_minted(self) -> bool:
         """A token minted through ``POST /tokens`` (not the host or the client token)."""
-        return self.subject not in ("host", "client")
+        return self.subject not in ("host", "client", NATIVE.subject)
 
     @property
     def is_global(self) -> bool:
@@ -62,6 +66,9 @@ class Principal:
 
     def sees(self, workspace_id: str) -> bool:
         return self.workspaces is None or workspace_id in self.workspaces
+
+
+NATIVE = Principal(role=Role.HOST, subject="native", scope="owner", native=True)
 
 
 def _bearer(authorization: str | None) -> str | None:

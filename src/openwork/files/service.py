@@ -74,7 +74,7 @@ class FilesService:
     # -- sessions -------------------------------------------------------------------------------
     def _state(self, workspace_id: str) -> _Workspace:
         """Runs in worker threads (a registry read): one lock, so a workspace gets exactly one watcher."""
-        record = self.registry.get(workspace_id)
+        record = self.registry.get(workspace_id).require_local()
         with self._states_lock:
             state = self._workspaces.get(workspace_id)
             if state is None or str(state.root) != record.path:

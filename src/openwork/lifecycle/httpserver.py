@@ -47,6 +47,9 @@ def build_server(ctx: AppContext) -> EmbeddedServer:
         log_level="warning",
         access_log=False,
         lifespan="off",
+        # The peer is the socket's: an X-Forwarded-For from a loopback client must not rewrite it (the
+        # native-client rule in openwork.auth.native looks the peer's exact socket up).
+        proxy_headers=False,
         ws="websockets-sansio",  # the proxy's upgrades (opencode's terminal); the sans-I/O websockets API
         ws_max_size=WS_MAX_MESSAGE,
         timeout_graceful_shutdown=HTTP_SHUTDOWN_TIMEOUT,

@@ -34,6 +34,7 @@ from openwork.store.db import Database
 if TYPE_CHECKING:
     from openwork.api.context import AppContext
     from openwork.lifecycle.httpserver import EmbeddedServer
+    from openwork.lifecycle.statefile import StateFile
     from openwork.runtime.hotreload import HotReloader
 
 __all__ = ["ServeOptions", "serve"]
@@ -135,6 +136,7 @@ class _Run:
         self.record = config.dirs.server_record
         self.http: EmbeddedServer | None = None
         self.ctx: AppContext | None = None
+        self.state_file: StateFile | None = None  # the original's clients find us through it
 
     def _build_http(self) -> tuple[AppContext, EmbeddedServer]:
         # Runs in a worker thread: the heavy imports and the database's migrations and integrity check
@@ -145,10 +147,12 @@ class _Run:
         from openwork.files.protected import ProtectedSet
         from openwork.files.service import FilesService
         from openwork.lifecycle.httpserver import build_server
+        from openwork.lifecycle.statefile import StateFile
         from openwork.runtime.control import RuntimeControl
         from openwork.runtime.gateway import OpencodeGateway
         from openwork.supervisor.state import ServiceState
         from openwork.workspaces.legacy import import_legacy_state, legacy_candidates
+        from openwork.workspaces.original import server_process
         from openwork.workspaces.registry import WorkspaceRegistry
 
         self.db = Database(self.config.dirs.db)
@@ -187,6 +191,14 @@ class _Run:
             url=self.url,
         )
         self.ctx = ctx
+        self.state_file = StateFile(
+            config=self.config,
+            registry=registry,
+            stack=self.stack,
+            binary=self.binary,
+            server=lambda: server_process(pid=ctx.pid, url=ctx.url, started_at=ctx.started_at),
+            version=ctx.version,
+        )
         return ctx, build_server(ctx)
 
     def _hot_reloader(self, ctx: AppContext) -> HotReloader:
@@ -229,6 +241,7 @@ class _Run:
         failed: asyncio.Task[Any] | None = None
         reloader: asyncio.Task[None] | None = None
         baseline: asyncio.Task[None] | None = None
+        state_follower: asyncio.Task[None] | None = None
         spawned = asyncio.ensure_future(self.stack.opencode.spawned.wait())
         try:
             # The HTTP half (imports, the app, the database) is built while opencode boots: after its spawn,
@@ -244,6 +257,9 @@ class _Run:
             http_task = asyncio.create_task(http.serve(sockets=[self.sock]), name="http")
             self._write_record()
             log.info("server.listening", url=self.url, pid=os.getpid(), run_id=self.config.run_id)
+            if self.state_file is not None:
+                await asyncio.to_thread(self.state_file.write)
+                state_follower = asyncio.create_task(self.state_file.follow(self.stack.bus), name="state-file")
             hot: HotReloader | None = None
             if self.config.hot_reload:
                 # The baseline is taken while opencode boots: a change from now on is a change.
@@ -279,7 +295,7 @@ class _Run:
                 log.error("server.http_stopped", message="the HTTP server stopped unexpectedly")
             return code
         finally:
-            for task in (start, spawned, stop_requested, failed, version_check, reloader, baseline):
+            for task in (start, spawned, stop_requested, failed, version_check, reloader, baseline, state_follower):
                 if task is not None and not task.done():
                     task.cancel()
             self.stack.bus.close()  # ends open SSE streams so the HTTP shutdown is quick
@@ -294,6 +310,8 @@ class _Run:
                     await asyncio.wait_for(http_task, HTTP_SHUTDOWN_TIMEOUT + 1)
             forcer.cancel()
             self.signals.remove(loop)
+            if self.state_file is not None:  # as the original on exit: no daemon; opencode is gone too
+                await asyncio.to_thread(self.state_file.write, running=False)
             with contextlib.suppress(OSError):
                 self.record.unlink()
             log.info("server.stopped", exit_code=code)

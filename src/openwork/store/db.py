@@ -72,6 +72,18 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX token_workspaces_workspace ON token_workspaces (workspace_id);
     """,
+    # The original daemon's id (``ws-`` + SHA-1) beside ours (``ws_`` + SHA-256): rows elsewhere keep
+    # referencing ``id``; ``daemon_id`` is filled by the registry (SQLite has no SHA-1) and, for a workspace
+    # taken over from the original, is the id the original gave it. Remote workspaces have no folder: their
+    # ``path`` is ``baseUrl::directory``, the string both ids hash.
+    """
+    ALTER TABLE workspaces ADD COLUMN daemon_id TEXT;
+    ALTER TABLE workspaces ADD COLUMN kind TEXT NOT NULL DEFAULT 'local' CHECK (kind IN ('local', 'remote'));
+    ALTER TABLE workspaces ADD COLUMN base_url TEXT;
+    ALTER TABLE workspaces ADD COLUMN directory TEXT;
+    ALTER TABLE workspaces ADD COLUMN last_used_at REAL;
+    CREATE UNIQUE INDEX workspaces_daemon_id ON workspaces (daemon_id);
+    """,
 )
 
 

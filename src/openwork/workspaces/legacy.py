@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import structlog
 
-from openwork.errors import OpenworkError
-from openwork.workspaces.registry import WorkspaceRegistry, validate_folder
+from openwork.errors import OpenworkError, ValidationError
+from openwork.workspaces.original import CLI_VERSION_PREFIX
+from openwork.workspaces.registry import Workspace, WorkspaceRegistry, validate_folder
 
 __all__ = ["LEGACY_STATE_FILE", "import_legacy_state", "legacy_candidates"]
 
@@ -25,7 +27,9 @@ def legacy_candidates(data_dir: Path) -> list[Path]:
 
 
 def import_legacy_state(registry: WorkspaceRegistry, candidates: list[Path]) -> int:
-    """Register the workspaces listed by the first readable state file; runs once per database.
+    """Take over the workspaces listed by the first readable state file of the original; runs once per
+    database. Ids, names, paths and the active workspace carry over (the ``ws-`` ids the original's clients
+    stored keep working). A file we wrote ourselves (``cliVersion`` ``openwork-py/…``) is not an import.
 
     Entries whose folder is gone are skipped (and logged), never fatal. Returns how many were added.
     """
@@ -34,32 +38,42 @@ def import_legacy_state(registry: WorkspaceRegistry, candidates: list[Path]) -> 
     added = 0
     for path in candidates:
         state = _read(path)
-        if state is None:
+        if state is None or str(state.get("cliVersion") or "").startswith(CLI_VERSION_PREFIX):
             continue
-        active_path: str | None = None
         entries = state.get("workspaces")
         for entry in entries if isinstance(entries, list) else []:
-            if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            record = _take_over(registry, entry) if isinstance(entry, dict) else None
+            if record is None:
                 continue
-            try:
-                folder = validate_folder(entry["path"])
-            except OpenworkError as exc:
-                log.info("workspaces.legacy_skipped", path=entry["path"], reason=exc.message)
-                continue
-            name = entry.get("name") if isinstance(entry.get("name"), str) else None
-            try:
-                record, created = registry.add(folder, name)
-            except OpenworkError:
-                record, created = registry.add(folder)
-            added += int(created)
-            if entry.get("id") == state.get("activeId"):
-                active_path = record.id
-        if active_path and registry.active_id() is None:
-            registry.activate(active_path)
+            added += 1
+            if entry.get("id") == state.get("activeId") and not record.remote and registry.active_id() is None:
+                registry.activate(record.id)
         log.info("workspaces.legacy_imported", source=str(path), added=added)
         break
     registry.set_meta(_DONE_KEY, "1")
     return added
+
+
+def _text(entry: dict[str, Any], key: str) -> str | None:
+    value = entry.get(key)
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _take_over(registry: WorkspaceRegistry, entry: dict[str, Any]) -> Workspace | None:
+    name, daemon_id = _text(entry, "name"), _text(entry, "id")
+    try:
+        if entry.get("workspaceType") == "remote":
+            base_url = _text(entry, "baseUrl")
+            if base_url is None or not base_url.startswith(("http://", "https://")):
+                raise ValidationError("a remote workspace without a baseUrl")
+            record, created = registry.add_remote(base_url, _text(entry, "directory"), name, daemon_id=daemon_id)
+        else:
+            folder = validate_folder(_text(entry, "path") or "")
+            record, created = registry.add(folder, name, daemon_id=daemon_id)
+    except OpenworkError as exc:
+        log.info("workspaces.legacy_skipped", path=str(entry.get("path")), reason=exc.message)
+        return None
+    return record if created else None
 
 
 def _read(path: Path) -> dict[str, object] | None:

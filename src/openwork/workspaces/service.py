@@ -4,11 +4,19 @@ publish, and the opencode calls that warm or drop an instance for a folder."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from openwork.wire import WireModel
-from openwork.workspaces.registry import Workspace, WorkspaceInfo, WorkspaceRegistry, validate_folder
+from openwork.workspaces.registry import (
+    Workspace,
+    WorkspaceInfo,
+    WorkspaceRegistry,
+    daemon_workspace_id,
+    validate_folder,
+)
 
 if TYPE_CHECKING:
     from openwork.runtime.events import EventBus
@@ -29,6 +37,13 @@ class WorkspaceRef(WireModel):
     id: str
 
 
+def _folder_and_daemon_id(raw: str) -> tuple[Path, str]:
+    """The folder (validated, real path) and its original daemon id, which hashes the path as given
+    (made absolute) where ours hashes the real path: the same ids as the original for the same input."""
+    folder = validate_folder(raw)
+    return folder, daemon_workspace_id(os.path.abspath(os.path.expanduser(raw)))
+
+
 class WorkspaceService:
     """Register, rename, forget, activate and dispose workspaces; every change is published on the bus."""
 
@@ -42,9 +57,19 @@ class WorkspaceService:
 
     async def add(self, folder_path: str, name: str | None) -> tuple[Workspace, bool]:
         """Register a folder; a folder registered before returns its record and ``False``."""
-        folder = await asyncio.to_thread(validate_folder, folder_path)
+        folder, daemon_id = await asyncio.to_thread(_folder_and_daemon_id, folder_path)
         async with self._changes:
-            record, created = await asyncio.to_thread(self.registry.add, folder, name)
+            record, created = await asyncio.to_thread(self.registry.add, folder, name, daemon_id=daemon_id)
+        return self._added(record, created)
+
+    async def add_remote(self, base_url: str, directory: str | None, name: str | None) -> tuple[Workspace, bool]:
+        """Register a remote workspace (listed; activating or proxying it is a 409 for now)."""
+        directory = directory.strip() if directory and directory.strip() else None
+        async with self._changes:
+            record, created = await asyncio.to_thread(self.registry.add_remote, base_url, directory, name)
+        return self._added(record, created)
+
+    def _added(self, record: Workspace, created: bool) -> tuple[Workspace, bool]:
         if created:
             self._bus.publish("workspace.added", WorkspaceChanged(workspace=record.model()).wire())
         return record, created
@@ -90,8 +115,19 @@ class WorkspaceService:
         self._bus.publish("workspace.activated", WorkspaceRef(id=record.id).wire())
         return record
 
+    async def activate_if_none(self, record: Workspace) -> Workspace | None:
+        """The original daemon's rule on add: the first local workspace becomes the active one (not warmed).
+        Returns the active workspace."""
+        async with self._changes:
+            active = await asyncio.to_thread(self.registry.active_id)
+            if active is None and not record.remote:
+                await asyncio.to_thread(self.registry.activate, record.id)
+                self._bus.publish("workspace.activated", WorkspaceRef(id=record.id).wire())
+                active = record.id
+        return await self.get(active) if active else None
+
     async def dispose(self, record: Workspace) -> bool:
         """Drop opencode's instance for the folder; True when opencode said it did."""
-        result = await self._gateway.call("POST", "/instance/dispose", record.path)
+        result = await self._gateway.call("POST", "/instance/dispose", record.require_local().path)
         self._bus.publish("workspace.disposed", WorkspaceRef(id=record.id).wire())
         return result is True
