@@ -87,3 +87,26 @@ def test_daemon_argv_reproduces_start_flags(tmp_path: Path) -> None:
     assert [argv[i + 1] for i, a in enumerate(argv) if a == "--sandbox-mount"] == ["/a:x", "/b:y"]
     plain = daemon_argv(start_cmd, dict(start_cmd.make_context("start", []).params))
     assert plain == ["--workspace", str(Path(".").resolve())]  # defaults are not repeated
+
+
+def test_the_originals_flags_are_aliases_or_refused_by_name() -> None:
+    runner = CliRunner()
+    help_text = runner.invoke(cli, ["daemon", "start", "--help"]).output
+    assert "--daemon-port" in help_text and "--daemon-host" in help_text
+    for argv in (
+        ["daemon", "run", "--help"],
+        ["files", "session", "create", "--help"],
+        ["files", "session", "renew", "--help"],
+        ["files", "catalog", "--help"],
+    ):
+        result = runner.invoke(cli, argv)
+        assert result.exit_code == 0, result.output
+    assert "--ttl-seconds" in runner.invoke(cli, ["files", "session", "create", "--help"]).output
+    assert "--openwork-token" in runner.invoke(cli, ["files", "catalog", "--help"]).output
+    refused = runner.invoke(cli, ["serve", "--remote-access"])
+    assert refused.exit_code == 2
+    assert "not supported by openwork-py: --remote-access (see README, Switching from the original)" in refused.output
+    unknown = runner.invoke(cli, ["serve", "--no-such-flag"])
+    assert unknown.exit_code == 2 and "No such option" in unknown.output
+    far = runner.invoke(cli, ["daemon", "start", "--daemon-host", "0.0.0.0"])
+    assert far.exit_code == 2 and "loopback only" in far.output

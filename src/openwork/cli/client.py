@@ -45,10 +45,17 @@ class ServerTarget:
 
 
 def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """``--openwork-url``, ``--token``, ``--host-token``, ``--data-dir``, ``--json`` (names as the original)."""
+    """``--openwork-url``, ``--token``/``--openwork-token``, ``--host-token``, ``--data-dir``, ``--json`` (names as
+    the original)."""
     options = [
         openwork_url_option,
-        click.option("--token", envvar="OPENWORK_TOKEN", help="Client token (prefer the env var OPENWORK_TOKEN)."),
+        click.option(
+            "--token",
+            "--openwork-token",
+            "token",
+            envvar="OPENWORK_TOKEN",
+            help="Client token (prefer the env var OPENWORK_TOKEN).",
+        ),
         host_token_option,
         data_dir_option,
         json_option,
@@ -128,11 +135,21 @@ def request(
     except WireError as exc:
         raise Unreachable(f"cannot reach the OpenWork server at {target.url}: {exc}") from exc
     try:
-        envelope = json.loads(raw)
+        answer = json.loads(raw)
     except ValueError as exc:
         raise OpenworkError(f"{target.url}{path} answered {status} without JSON") from exc
-    if not isinstance(envelope, dict) or not envelope.get("ok"):
-        error = envelope.get("error", {}) if isinstance(envelope, dict) else {}
-        message = str(error.get("message") or f"HTTP {status}")
-        raise _ERRORS.get(status, OpenworkError)(message)
-    return envelope["data"]
+    return unwrap(answer, status)
+
+
+def unwrap(answer: Any, status: int) -> Any:
+    """The payload of an answer in either shape: our envelope (``data``), or the original's unwrapped
+    answer (the legacy routes); an error's message from ``error.message`` or the original's ``message``."""
+    if status >= 400 or not isinstance(answer, dict) or answer.get("ok") is False:
+        error = answer.get("error") if isinstance(answer, dict) else None
+        message = error.get("message") if isinstance(error, dict) else None
+        if message is None and isinstance(answer, dict):
+            message = answer.get("message")
+        raise _ERRORS.get(status, OpenworkError)(str(message or f"HTTP {status}"))
+    if answer.get("ok") is True and "data" in answer and "meta" in answer:
+        return answer["data"]
+    return answer

@@ -9,10 +9,11 @@ import click
 
 from openwork.cli.options import (
     allow_external_option,
+    daemon_host_option,
+    daemon_port_option,
     data_dir_option,
     json_option,
     opencode_bin_option,
-    port_option,
 )
 from openwork.cli.output import emit
 from openwork.paths import DataDir
@@ -48,7 +49,8 @@ def daemon_group() -> None:
 
 
 @daemon_group.command("start")
-@port_option
+@daemon_host_option
+@daemon_port_option
 @click.option("--timeout", type=click.FloatRange(1, 600), default=10.0, show_default=True, help="Seconds to wait.")
 @allow_external_option
 @opencode_bin_option
@@ -60,6 +62,10 @@ def start_cmd(
     """Start the daemon detached (log in <data dir>/logs/daemon.log) and wait until it is healthy."""
     from openwork.cli.daemonctl import start_daemon
 
+    if data_dir is None:  # the default: openwork-py's old one moves there once (see lifecycle.datamove)
+        from openwork.lifecycle.datamove import migrate_old_default
+
+        migrate_old_default(_root(None))
     extra = ["--allow-external"] if allow_external else []
     if opencode_bin is not None:
         extra += ["--opencode-bin", str(opencode_bin.expanduser().absolute())]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import quote, urlencode
 
 import click
@@ -16,6 +18,7 @@ from openwork.errors import ValidationError
 
 __all__ = ["approvals_group", "files_group"]
 
+F = TypeVar("F", bound=Callable[..., Any])
 WRITE_TIMEOUT = 3_700.0  # a write may wait for the host: the server's approval timeout is at most one hour
 
 
@@ -24,6 +27,40 @@ def _call(conn: dict[str, Any], method: str, path: str, **kwargs: Any) -> Any:
         url=conn["openwork_url"], token=conn["token"], host_token=conn["host_token"], data_dir=conn["data_dir"]
     )
     return request(target, method, path, **kwargs)
+
+
+def either(name: str, flag: str, help_text: str, *, required: bool = True) -> Callable[[F], F]:
+    """A value given as the argument NAME (ours) or as the original CLI's FLAG (``--session-id``...)."""
+    dest = f"{name}_flag"
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            positional, flagged = kwargs.pop(name), kwargs.pop(dest)
+            if positional is not None and flagged is not None and positional != flagged:
+                raise click.UsageError(f"give {name.upper()} or {flag}, not both")
+            value = positional if positional is not None else flagged
+            if value is None and required:
+                raise click.UsageError(f"missing {name.upper()} (or {flag})")
+            kwargs[name] = value
+            return func(*args, **kwargs)
+
+        decorated = click.option(flag, dest, metavar=name.upper(), help=f"{help_text} (or as the argument)")(wrapper)
+        return cast(F, click.argument(name, required=False)(decorated))
+
+    return decorate
+
+
+ttl_option = click.option(
+    "--ttl",
+    "--ttl-seconds",
+    "ttl",
+    type=click.IntRange(1, 3600),
+    default=600,
+    show_default=True,
+    help="Seconds until it expires.",
+)
+session_ref = either("sid", "--session-id", "The file session")
 
 
 def _sid(value: str) -> str:
@@ -61,7 +98,7 @@ def session_group() -> None:
 @session_group.command("create")
 @click.option("--workspace-id", required=True, help="The workspace (see `openwork workspace list`).")
 @click.option("--write", is_flag=True, help="Allow writes (each write batch may wait for approval).")
-@click.option("--ttl", type=click.IntRange(1, 3600), default=600, show_default=True, help="Seconds until it expires.")
+@ttl_option
 @connection_options
 def session_create(workspace_id: str, write: bool, ttl: int, json_output: bool, **conn: Any) -> None:
     """Open a session bound to your token."""
@@ -80,7 +117,7 @@ def session_create(workspace_id: str, write: bool, ttl: int, json_output: bool, 
 
 
 @session_group.command("close")
-@click.argument("sid")
+@session_ref
 @connection_options
 def session_close(sid: str, json_output: bool, **conn: Any) -> None:
     """Close a session."""
@@ -88,8 +125,18 @@ def session_close(sid: str, json_output: bool, **conn: Any) -> None:
     emit(data, as_json=json_output, text=f"closed {sid}")
 
 
+@session_group.command("renew")
+@session_ref
+@ttl_option
+@connection_options
+def session_renew(sid: str, ttl: int, json_output: bool, **conn: Any) -> None:
+    """Extend a session: it expires TTL seconds from now."""
+    data = _call(conn, "POST", f"{_sid(sid)}/renew", json_body={"ttlSeconds": ttl})
+    emit(data, as_json=json_output, text=f"renewed {sid} (expires in {ttl}s)")
+
+
 @files_group.command("catalog")
-@click.argument("sid")
+@session_ref
 @click.option("--prefix", help="Only under this folder.")
 @click.option("--after", help="Start after this path (from a previous page's nextAfter).")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=1000, show_default=True)
@@ -110,7 +157,7 @@ def catalog_cmd(
 
 
 @files_group.command("events")
-@click.argument("sid")
+@session_ref
 @click.option("--since", help="Cursor from a catalog or an earlier events call.")
 @connection_options
 def events_cmd(sid: str, since: str | None, json_output: bool, **conn: Any) -> None:
@@ -122,7 +169,7 @@ def events_cmd(sid: str, since: str | None, json_output: bool, **conn: Any) -> N
 
 
 @files_group.command("read")
-@click.argument("sid")
+@session_ref
 @click.option("--paths", required=True, help="Comma-separated paths.")
 @connection_options
 def read_cmd(sid: str, paths: str, json_output: bool, **conn: Any) -> None:
@@ -151,9 +198,10 @@ def read_cmd(sid: str, paths: str, json_output: bool, **conn: Any) -> None:
 
 
 @files_group.command("write")
-@click.argument("sid")
+@session_ref
 @click.option("--path", "path", required=True, help="Workspace-relative path.")
 @click.option("--content", help="Text to write.")
+@click.option("--content-base64", "content_b64", help="Bytes to write, base64-encoded.")
 @click.option("--file", "source", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="Local file.")
 @click.option("--if-match", "if_match", help="Only if the file is still at this revision.")
 @click.option("--force", is_flag=True, help="Write even if --if-match is stale.")
@@ -162,6 +210,7 @@ def write_cmd(
     sid: str,
     path: str,
     content: str | None,
+    content_b64: str | None,
     source: Path | None,
     if_match: str | None,
     force: bool,
@@ -169,10 +218,18 @@ def write_cmd(
     **conn: Any,
 ) -> None:
     """Write one file atomically (may wait for the host's approval)."""
-    if (content is None) == (source is None):
-        raise ValidationError("give exactly one of --content and --file")
-    data_bytes = content.encode() if content is not None else source.read_bytes()  # type: ignore[union-attr]
-    item: dict[str, Any] = {"path": path, "contentBase64": base64.b64encode(data_bytes).decode(), "force": force}
+    if sum(x is not None for x in (content, content_b64, source)) != 1:
+        raise ValidationError("give exactly one of --content, --content-base64 and --file")
+    if content_b64 is not None:
+        try:
+            base64.b64decode(content_b64, validate=True)
+        except ValueError:
+            raise ValidationError("--content-base64 is not valid base64") from None
+        encoded = content_b64
+    else:
+        data_bytes = content.encode() if content is not None else source.read_bytes()  # type: ignore[union-attr]
+        encoded = base64.b64encode(data_bytes).decode()
+    item: dict[str, Any] = {"path": path, "contentBase64": encoded, "force": force}
     if if_match:
         item["ifMatchRevision"] = if_match
     data = _call(conn, "POST", f"{_sid(sid)}/write-batch", json_body={"writes": [item]}, timeout=WRITE_TIMEOUT)
@@ -191,8 +248,8 @@ def _ops(conn: dict[str, Any], sid: str, operations: list[dict[str, Any]], json_
 
 
 @files_group.command("mkdir")
-@click.argument("sid")
-@click.argument("path")
+@session_ref
+@either("path", "--path", "Workspace-relative folder")
 @connection_options
 def mkdir_cmd(sid: str, path: str, json_output: bool, **conn: Any) -> None:
     """Create a folder (and its parents)."""
@@ -200,8 +257,8 @@ def mkdir_cmd(sid: str, path: str, json_output: bool, **conn: Any) -> None:
 
 
 @files_group.command("delete")
-@click.argument("sid")
-@click.argument("path")
+@session_ref
+@either("path", "--path", "Workspace-relative path")
 @click.option("--recursive", is_flag=True, help="Delete a folder and everything in it.")
 @connection_options
 def delete_cmd(sid: str, path: str, recursive: bool, json_output: bool, **conn: Any) -> None:
@@ -210,9 +267,9 @@ def delete_cmd(sid: str, path: str, recursive: bool, json_output: bool, **conn: 
 
 
 @files_group.command("rename")
-@click.argument("sid")
-@click.argument("path")
-@click.argument("to")
+@session_ref
+@either("path", "--from", "What to move")
+@either("to", "--to", "Where to (must not exist)")
 @connection_options
 def rename_cmd(sid: str, path: str, to: str, json_output: bool, **conn: Any) -> None:
     """Move PATH to TO (TO must not exist)."""

@@ -21,10 +21,13 @@ __all__ = [
     "DIR",
     "FILE",
     "allow_external_option",
+    "daemon_host_option",
+    "daemon_port_option",
     "data_dir_option",
     "host_token_option",
     "json_option",
     "opencode_bin_option",
+    "openwork_host_option",
     "openwork_url_option",
     "port_option",
     "sidecar_dir_option",
@@ -33,6 +36,8 @@ __all__ = [
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+LOOPBACK_BIND_HOSTS = frozenset({"127.0.0.1", "localhost"})
 
 DIR = click.Path(file_okay=False, path_type=Path)
 FILE = click.Path(dir_okay=False, path_type=Path)
@@ -59,12 +64,47 @@ data_dir_option = click.option(
 json_option = click.option("--json", "json_output", is_flag=True, help="Print the result as JSON.")
 port_option = click.option(
     "--port",
+    "--openwork-port",
+    "port",
     type=click.IntRange(0, 65535),
     default=DEFAULT_PORT,
     show_default=True,
     envvar="OPENWORK_PORT",
-    help="HTTP port on 127.0.0.1; 0 picks a free one.",
+    help="HTTP port on 127.0.0.1; 0 picks a free one. [--openwork-port: the original's name]",
 )
+# The original's daemon names: its `daemon start|run` take --daemon-port/--daemon-host.
+daemon_port_option = click.option(
+    "--port",
+    "--daemon-port",
+    "port",
+    type=click.IntRange(0, 65535),
+    default=DEFAULT_PORT,
+    show_default=True,
+    envvar=["OPENWORK_PORT", "OPENWORK_DAEMON_PORT"],
+    help="HTTP port on 127.0.0.1; 0 picks a free one. [env OPENWORK_DAEMON_PORT]",
+)
+
+
+def _loopback_only(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and value not in LOOPBACK_BIND_HOSTS:
+        raise click.BadParameter(
+            f"{value}: openwork-py listens on loopback only (127.0.0.1); see README, Switching from the original"
+        )
+    return value
+
+
+def _bind_host_option(name: str) -> Callable[[F], F]:
+    """The original's bind-host flags, accepted for its command lines: loopback only (not passed on)."""
+    return click.option(
+        name,
+        callback=_loopback_only,
+        expose_value=False,
+        help="Accepted for the original's command lines: loopback (127.0.0.1, localhost) only.",
+    )
+
+
+daemon_host_option = _bind_host_option("--daemon-host")
+openwork_host_option = _bind_host_option("--openwork-host")
 opencode_bin_option = click.option(
     "--opencode-bin",
     type=FILE,
@@ -79,7 +119,11 @@ allow_external_option = click.option(
 )
 openwork_url_option = click.option("--openwork-url", envvar="OPENWORK_URL", help="Server URL. [env OPENWORK_URL]")
 host_token_option = click.option(
-    "--host-token", envvar="OPENWORK_HOST_TOKEN", help="Host token (prefer the env var OPENWORK_HOST_TOKEN)."
+    "--host-token",
+    "--openwork-host-token",
+    "host_token",
+    envvar="OPENWORK_HOST_TOKEN",
+    help="Host token (prefer the env var OPENWORK_HOST_TOKEN).",
 )
 sidecar_dir_option = click.option(
     "--sidecar-dir",

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from openwork.cli.serveoptions import cors_option, server_options, start_options, workspace_option
+from openwork.cli.serveoptions import cors_option, daemon_run_options, server_options, start_options, workspace_option
 
 __all__ = ["daemon_run_cmd", "run_server", "serve_cmd", "start_cmd"]
 
@@ -29,6 +29,10 @@ def run_server(values: Mapping[str, Any]) -> int:
     config = server_config(values)
     relax_for_start_up()  # until the server is ready (see gcpolicy)
     hub = configure_logging(fmt=config.log_format, run_id=config.run_id, verbose=bool(values["verbose"]))
+    if values["data_dir"] is None:  # the default: openwork-py's old one moves there once
+        from openwork.lifecycle.datamove import migrate_old_default
+
+        migrate_old_default(config.data_dir)
     launch = prepare(config)
     try:
         opts = ServeOptions(
@@ -83,7 +87,7 @@ def start_cmd(ctx: click.Context, /, no_tui: bool, detach: bool, timeout: float,
 
 @click.command("run")
 @workspace_option(default=None)
-@server_options
+@daemon_run_options
 def daemon_run_cmd(**values: Any) -> None:
     """Run the daemon in the foreground (what `openwork daemon start` launches in the background)."""
     sys.exit(run_server(values))

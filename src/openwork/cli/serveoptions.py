@@ -11,7 +11,17 @@ from typing import Any, TypeVar
 
 import click
 
-from openwork.cli.options import DIR, FILE, data_dir_option, port_option, sidecar_options, stack
+from openwork.cli.options import (
+    DIR,
+    FILE,
+    daemon_host_option,
+    daemon_port_option,
+    data_dir_option,
+    openwork_host_option,
+    port_option,
+    sidecar_options,
+    stack,
+)
 from openwork.constants import (
     DEFAULT_APPROVAL_TIMEOUT_MS,
     DEFAULT_BACKOFF_INITIAL,
@@ -24,7 +34,7 @@ from openwork.constants import (
     DEFAULT_SANDBOX_IMAGE,
 )
 
-__all__ = ["cors_option", "server_options", "start_options", "workspace_option"]
+__all__ = ["cors_option", "daemon_run_options", "server_options", "start_options", "workspace_option"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -224,52 +234,59 @@ _supervision_options = stack(
     ),
 )
 
-# `serve`, `start` and `daemon run` (after their --workspace), in `--help` order.
-server_options = stack(
-    sidecar_options,
-    data_dir_option,
-    port_option,
-    click.option(
-        "--opencode-port",
-        type=click.IntRange(0, 65535),
-        default=DEFAULT_OPENCODE_PORT,
-        show_default=True,
-        envvar="OPENWORK_OPENCODE_PORT",
-        help="Preferred opencode port; a free one is used if it is taken.",
-    ),
-    click.option(
-        "--log-format",
-        type=click.Choice(("pretty", "json")),
-        default="pretty",
-        envvar="OPENWORK_LOG_FORMAT",
-        show_default=True,
-        help="Log stream format (stderr).",
-    ),
-    _approval_options,
-    _hot_reload_options,
-    _sandbox_options,
-    _supervision_options,
-    click.option(
-        "--proxy-max-body",
-        default="64m",
-        show_default=True,
-        envvar="OPENWORK_PROXY_MAX_BODY",
-        metavar="SIZE",
-        help="Largest request body through the opencode proxy (streamed; e.g. 64m, 1g).",
-    ),
-    click.option("--run-id", envvar="OPENWORK_RUN_ID", help="Name this run in logs (default: random)."),
-    click.option("--json", "json_output", is_flag=True, help="Print the connect info as one JSON object."),
-    click.option("--verbose", "-v", is_flag=True, help="Debug-level events."),
-    click.option("--check", is_flag=True, help="Start, verify health and an opencode session, stop, exit."),
-    click.option("--check-events", is_flag=True, help="With the checks, also read one event of each SSE stream."),
-    click.option(
-        "--dev",
-        "dev_mode",
-        is_flag=True,
-        envvar="OPENWORK_DEV_MODE",
-        help="Isolated opencode config/state under the data dir. [env OPENWORK_DEV_MODE=1]",
-    ),
-)
+
+def _server_options(address: Callable[[F], F]) -> Callable[[F], F]:
+    """`serve`, `start` and `daemon run` (after their --workspace), in `--help` order; ``address``: the
+    listening port (and the original's bind-host flag), whose names differ between them."""
+    return stack(
+        sidecar_options,
+        data_dir_option,
+        address,
+        click.option(
+            "--opencode-port",
+            type=click.IntRange(0, 65535),
+            default=DEFAULT_OPENCODE_PORT,
+            show_default=True,
+            envvar="OPENWORK_OPENCODE_PORT",
+            help="Preferred opencode port; a free one is used if it is taken.",
+        ),
+        click.option(
+            "--log-format",
+            type=click.Choice(("pretty", "json")),
+            default="pretty",
+            envvar="OPENWORK_LOG_FORMAT",
+            show_default=True,
+            help="Log stream format (stderr).",
+        ),
+        _approval_options,
+        _hot_reload_options,
+        _sandbox_options,
+        _supervision_options,
+        click.option(
+            "--proxy-max-body",
+            default="64m",
+            show_default=True,
+            envvar="OPENWORK_PROXY_MAX_BODY",
+            metavar="SIZE",
+            help="Largest request body through the opencode proxy (streamed; e.g. 64m, 1g).",
+        ),
+        click.option("--run-id", envvar="OPENWORK_RUN_ID", help="Name this run in logs (default: random)."),
+        click.option("--json", "json_output", is_flag=True, help="Print the connect info as one JSON object."),
+        click.option("--verbose", "-v", is_flag=True, help="Debug-level events."),
+        click.option("--check", is_flag=True, help="Start, verify health and an opencode session, stop, exit."),
+        click.option("--check-events", is_flag=True, help="With the checks, also read one event of each SSE stream."),
+        click.option(
+            "--dev",
+            "dev_mode",
+            is_flag=True,
+            envvar="OPENWORK_DEV_MODE",
+            help="Isolated opencode config/state under the data dir. [env OPENWORK_DEV_MODE=1]",
+        ),
+    )
+
+
+server_options = _server_options(stack(openwork_host_option, port_option))
+daemon_run_options = _server_options(stack(daemon_host_option, daemon_port_option))
 
 # `start` only: how it runs, never passed on to the server.
 start_options = stack(
