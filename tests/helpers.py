@@ -71,10 +71,19 @@ def pid_alive(pid: int) -> bool:
 
 
 class ServerProcess:
-    """`python -m openwork serve --json` as a child; parses its connect info."""
+    """`python -m openwork serve --json` (or ``command``, e.g. ``("daemon", "run")``) as a child; parses its
+    connect info."""
 
-    def __init__(self, args: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        *,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        command: tuple[str, ...] = ("serve",),
+    ) -> None:
         self.args = args
+        self.command = command
         self.env = env or dict(os.environ)
         self.cwd = cwd
         self.proc: subprocess.Popen[str] | None = None
@@ -85,7 +94,7 @@ class ServerProcess:
         self.stderr_path = log_file
         self._stderr = log_file.open("w")
         self.proc = subprocess.Popen(
-            [*OPENWORK, "serve", "--json", *self.args],
+            [*OPENWORK, *self.command, "--json", *self.args],
             stdout=subprocess.PIPE,
             stderr=self._stderr,
             text=True,
