@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -164,3 +165,23 @@ def group_members(pgid: int) -> list[int]:
             if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
                 members.append(proc.pid)
     return members
+
+
+NPM_TIMEOUT = 600  # a cold npm install of a package with a native binary
+
+
+def npm_install(prefix: Path, packages: list[str], npm_cache: Path, *, ignore_scripts: bool = False) -> None:
+    """``npm install`` into ``prefix`` (npm checks the registry's integrity hash); fails with npm's stderr."""
+    npm = shutil.which("npm")
+    assert npm, "npm is required for the tests that drive real JS clients (the README's prerequisites)"
+    prefix.mkdir(parents=True, exist_ok=True)
+    flags = ["--no-audit", "--no-fund", *(["--ignore-scripts"] if ignore_scripts else [])]
+    done = subprocess.run(
+        [npm, "install", *flags, "--prefix", str(prefix), *packages],
+        capture_output=True,
+        text=True,
+        timeout=NPM_TIMEOUT,
+        env={**os.environ, "npm_config_cache": str(npm_cache)},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
+
+from tests.helpers import npm_install
 
 ORIGINAL_VERSION = "0.18.1"
 # sha256 of node_modules/openwork-orchestrator-linux-x64/bin/openwork in 0.18.1
@@ -18,29 +18,13 @@ ORIGINAL_SHA256 = "67a58a86e05e5bb24fdf7b710ee867a5955f7858abcc796aa066d1e6a2c6d
 OLD_OPENCODE_VERSION = "1.17.11"  # the opencode the original 0.18.1 runs (it never sees 1.18.x healthy)
 # Read at import, before a test points HOME at its temp dir: one install per machine.
 CACHE = Path.home() / ".cache" / "openwork-tests" / f"original-{ORIGINAL_VERSION}"
-NPM_TIMEOUT = 600
 CLI_TIMEOUT = 60.0
-
-
-def _npm_install(packages: list[str], npm_cache: Path) -> None:
-    npm = shutil.which("npm")
-    assert npm, "npm is required for the compatibility tests (the README's prerequisites)"
-    CACHE.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(
-        [npm, "install", "--no-audit", "--no-fund", "--ignore-scripts", "--prefix", str(CACHE), *packages],
-        capture_output=True,
-        text=True,
-        timeout=NPM_TIMEOUT,
-        env={**os.environ, "npm_config_cache": str(npm_cache)},
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def original_binary(npm_cache: Path) -> Path:
     binary = CACHE / "node_modules" / "openwork-orchestrator-linux-x64" / "bin" / "openwork"
     if not binary.is_file():
-        _npm_install([f"openwork-orchestrator@{ORIGINAL_VERSION}"], npm_cache)
+        npm_install(CACHE, [f"openwork-orchestrator@{ORIGINAL_VERSION}"], npm_cache, ignore_scripts=True)
     digest = hashlib.sha256(binary.read_bytes()).hexdigest()
     assert digest == ORIGINAL_SHA256, f"{binary}: sha256 {digest}, expected {ORIGINAL_SHA256}"
     return binary
@@ -49,7 +33,7 @@ def original_binary(npm_cache: Path) -> Path:
 def old_opencode(npm_cache: Path) -> Path:
     binary = CACHE / "node_modules" / "opencode-linux-x64" / "bin" / "opencode"
     if not binary.is_file():
-        _npm_install([f"opencode-linux-x64@{OLD_OPENCODE_VERSION}"], npm_cache)
+        npm_install(CACHE, [f"opencode-linux-x64@{OLD_OPENCODE_VERSION}"], npm_cache, ignore_scripts=True)
     installed = json.loads((CACHE / "node_modules" / "opencode-linux-x64" / "package.json").read_text())
     assert installed["version"] == OLD_OPENCODE_VERSION
     return binary
@@ -71,6 +55,14 @@ class Original:
         return subprocess.Popen(
             [str(self.binary), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env
         )
+
+    def serve(self, log: Path, *args: str) -> subprocess.Popen[str]:
+        """A long-running command (the original's `daemon run`): its output to ``log``, never to a pipe
+        nobody reads (a full pipe would stall it)."""
+        with log.open("w") as out:
+            return subprocess.Popen(
+                [str(self.binary), *args], stdout=out, stderr=subprocess.STDOUT, text=True, env=self.env
+            )
 
     def json(self, *args: str) -> Any:
         done = self.run(*args)

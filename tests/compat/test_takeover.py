@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.compat.original import Original, old_opencode, original_binary
-from tests.helpers import ServerProcess, wait_for
+from tests.helpers import ServerProcess, free_port, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -54,16 +54,22 @@ def test_the_original_data_dir_is_taken_over_with_its_ids(
         folder.mkdir()
     d = ["--data-dir", str(data)]
     # The original's own daemon, in the foreground (its `daemon start` re-executes a path inside its build).
-    daemon = orig.popen("daemon", "run", *d, "--opencode-bin", str(old_opencode(npm_cache)), "--allow-external")
+    # Its own ports, chosen free: its defaults (opencode 4096) may be taken on a busy machine.
+    ports = ["--daemon-port", str(free_port()), "--opencode-port", str(free_port())]
+    log = tmp_path / "original.log"
+    old = ["--opencode-bin", str(old_opencode(npm_cache)), "--allow-external"]
+    daemon = orig.serve(log, "daemon", "run", *d, *ports, *old)
     processes.append(daemon)
     state_file = data / "openwork-orchestrator-state.json"
 
     def listening() -> dict[str, Any] | None:
-        assert daemon.poll() is None, daemon.communicate(timeout=STOP_WAIT)
+        assert daemon.poll() is None, log.read_text(errors="replace")[-4000:]
+        if not state_file.exists():
+            return None
         state: dict[str, Any] = json.loads(state_file.read_text())
         return state if state.get("daemon") else None
 
-    started = wait_for(listening, timeout=ORIGINAL_READY, interval=0.2, what="the original daemon")
+    started = wait_for(listening, timeout=ORIGINAL_READY, interval=0.2, what="the original daemon (log: original.log)")
     # The original's opencode is its own child: when a failure kills the daemon, it would outlive the test.
     opencode_pid = int(started["opencode"]["pid"])
     request.addfinalizer(lambda: _kill(opencode_pid))

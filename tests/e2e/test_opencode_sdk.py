@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import ServerProcess
+from tests.helpers import ServerProcess, npm_install
 
 pytestmark = pytest.mark.e2e
 
@@ -24,7 +24,6 @@ SDK_VERSION = "1.18.33"  # the opencode version openwork-py pins
 SDK_CACHE = Path.home() / ".cache" / "openwork-tests" / f"sdk-{SDK_VERSION}"
 DRIVER = Path(__file__).parents[1] / "fixtures" / "sdk" / "drive.mjs"
 APP_ORIGIN = "https://app.example"
-NPM_TIMEOUT = 300
 DRIVE_TIMEOUT = 120
 READS = ["session.list", "session.get", "v2.session.list", "file.list", "file.read", "event.subscribe"]
 WRITES = ["session.create", "session.update", "session.delete", "pty.create", "pty.connect"]
@@ -33,19 +32,8 @@ WRITES = ["session.create", "session.update", "session.delete", "pty.create", "p
 @pytest.fixture(scope="session")
 def sdk_dir(npm_cache: Path) -> Path:
     """``npm install`` of the pinned SDK (npm checks the registry's integrity hash), once per machine."""
-    npm = shutil.which("npm")
-    assert npm, "npm is required for the SDK test (the README's prerequisites)"
     if not (SDK_CACHE / "node_modules" / "@opencode-ai" / "sdk" / "package.json").is_file():
-        SDK_CACHE.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund", "--prefix", str(SDK_CACHE), f"@opencode-ai/sdk@{SDK_VERSION}"],
-            capture_output=True,
-            text=True,
-            timeout=NPM_TIMEOUT,
-            env={**os.environ, "npm_config_cache": str(npm_cache)},
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
+        npm_install(SDK_CACHE, [f"@opencode-ai/sdk@{SDK_VERSION}"], npm_cache)
     installed = json.loads((SDK_CACHE / "node_modules/@opencode-ai/sdk/package.json").read_text())
     assert installed["version"] == SDK_VERSION
     return SDK_CACHE
