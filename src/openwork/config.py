@@ -27,6 +27,7 @@ from openwork.paths import DataDir, default_data_dir
 from openwork.supervisor.policy import RestartPolicy, RestartWindow
 
 if TYPE_CHECKING:  # the resolver's imports stay off the thin CLI's path
+    from openwork.auth.credentials import OpencodeLogin
     from openwork.sandbox.policy import SandboxLimits
     from openwork.sidecars.resolver import SidecarSettings
 
@@ -65,6 +66,11 @@ class ServerConfig:
     port: int = DEFAULT_PORT
     sidecars: SidecarSettings | None = None  # None: defaults under the data dir
     opencode_port: int = DEFAULT_OPENCODE_PORT
+    # `daemon run --opencode-port`: the caller talks to opencode there, so it never moves (see ports.start_port)
+    opencode_port_fixed: bool = False
+    opencode_host: str = LOOPBACK  # `daemon run --opencode-host`: 127.0.0.1 or ::1
+    opencode_login: OpencodeLogin | None = None  # caller-chosen (openwork.auth.callerlogin); None: new per run
+    opencode_cors: tuple[str, ...] = ()  # `daemon run --cors`: opencode's own CORS (`opencode serve --cors`)
     log_format: LogFormat = "pretty"
     run_id: str = field(default_factory=new_run_id)
     client_token: str | None = None
@@ -98,6 +104,16 @@ class ServerConfig:
         if self.host not in (LOOPBACK, "localhost", "::1"):
             # The control API hands out opencode access; it is never exposed beyond loopback here.
             raise ConfigError(f"refusing to bind {self.host!r}: only loopback addresses are supported")
+        if self.opencode_host not in (LOOPBACK, "::1"):
+            raise ConfigError(
+                f"refusing --opencode-host {self.opencode_host!r}: opencode listens on loopback only",
+                hint="use 127.0.0.1 (or localhost, ::1); remote clients reach opencode through this server",
+            )
+        if self.opencode_port_fixed and not self.opencode_port:
+            raise ConfigError("--opencode-port must name a port (not 0) when it is fixed")
+        for origin in self.opencode_cors:
+            if not origin or any(c.isspace() or ord(c) < 32 for c in origin):
+                raise ConfigError(f"--cors {origin!r} is not an origin for opencode")
         if not 0 <= self.port <= 65535 or not 0 <= self.opencode_port <= 65535:
             raise ConfigError("ports must be between 0 and 65535")
         if not self.workspace.is_absolute() or not self.data_dir.is_absolute():

@@ -29,6 +29,13 @@ def run_server(values: Mapping[str, Any]) -> int:
     config = server_config(values)
     relax_for_start_up()  # until the server is ready (see gcpolicy)
     hub = configure_logging(fmt=config.log_format, run_id=config.run_id, verbose=bool(values["verbose"]))
+    if values.get("login_in_argv"):
+        import structlog
+
+        structlog.get_logger("openwork.server").warning(
+            "opencode.login_in_argv",
+            hint="every local user can read a command line: pass OPENWORK_OPENCODE_USERNAME/PASSWORD by env",
+        )
     if values["data_dir"] is None:  # the default: openwork-py's old one moves there once
         from openwork.lifecycle.datamove import migrate_old_default
 
@@ -88,6 +95,15 @@ def start_cmd(ctx: click.Context, /, no_tui: bool, detach: bool, timeout: float,
 @click.command("run")
 @workspace_option(default=None)
 @daemon_run_options
-def daemon_run_cmd(**values: Any) -> None:
-    """Run the daemon in the foreground (what `openwork daemon start` launches in the background)."""
+@click.pass_context
+def daemon_run_cmd(ctx: click.Context, /, **values: Any) -> None:
+    """Run the daemon in the foreground (what `openwork daemon start` and the desktop app launch).
+
+    Takes the desktop app's command line: --opencode-port given is kept across restarts (the launcher
+    talks to opencode there), --opencode-username/--opencode-password (or their env) set opencode's login
+    when OPENWORK_INTERNAL_ALLOW_OPENCODE_CREDENTIALS=1, --cors is opencode's own CORS.
+    """
+    given = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
+    values["opencode_port_fixed"] = bool(values["opencode_port"]) and ctx.get_parameter_source("opencode_port") in given
+    values["login_in_argv"] = values["opencode_password"] is not None
     sys.exit(run_server(values))

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from openwork.auth.credentials import OpencodeLogin
 from openwork.config import ServerConfig, new_run_id, parse_size
 from openwork.errors import ConfigError
 from openwork.paths import DataDir
@@ -54,13 +55,16 @@ def server_config(values: Mapping[str, Any]) -> ServerConfig:
     workspace: Path | None = values["workspace"]
     dirs = DataDir.at(data_dir)
     root = dirs.root
-    if workspace is None:
+    workdir: Path | None = values.get("opencode_workdir")
+    if workspace is not None:
+        folder = workspace.expanduser()
+    elif workdir is not None:  # `daemon run --opencode-workdir`: where the launcher wants opencode
+        folder = workdir.expanduser()
+    else:
         # The daemon serves registered workspaces by directory; opencode itself needs some folder to
         # start in, and that scratch folder is not a workspace.
         folder = dirs.daemon_workspace
         folder.mkdir(parents=True, exist_ok=True)
-    else:
-        folder = workspace.expanduser()
     if not folder.is_dir():
         raise ConfigError(f"workspace {folder} does not exist or is not a directory")
     engine: Path | None = values["sandbox_engine"]
@@ -72,6 +76,10 @@ def server_config(values: Mapping[str, Any]) -> ServerConfig:
         port=values["port"],
         sidecars=sidecar_settings(values, data_dir),
         opencode_port=values["opencode_port"],
+        opencode_port_fixed=bool(values.get("opencode_port_fixed")),
+        opencode_host=_opencode_host(values.get("opencode_host")),
+        opencode_login=_caller_login(values, root),
+        opencode_cors=_origins(values.get("opencode_cors")),
         log_format="json" if values["log_format"] == "json" else "pretty",
         run_id=values["run_id"] or new_run_id(),
         # Secrets come from the environment only: never from argv, where `ps` shows them.
@@ -107,3 +115,19 @@ def server_config(values: Mapping[str, Any]) -> ServerConfig:
 def _origins(raw: str | None) -> tuple[str, ...]:
     """``--cors a,b``: the listed origins, without a trailing slash (a browser's Origin has none)."""
     return tuple(dict.fromkeys(o.strip().rstrip("/") for o in (raw or "").split(",") if o.strip()))
+
+
+def _opencode_host(raw: str | None) -> str:
+    """``--opencode-host``: ``localhost`` is 127.0.0.1 (opencode resolves no names); ServerConfig refuses
+    anything but loopback."""
+    host = (raw or "127.0.0.1").strip().lower()
+    return {"localhost": "127.0.0.1", "[::1]": "::1"}.get(host, host)
+
+
+def _caller_login(values: Mapping[str, Any], data_dir: Path) -> OpencodeLogin | None:
+    """`daemon run` only: the launcher's choice of opencode's login (openwork.auth.callerlogin)."""
+    if "opencode_username" not in values:
+        return None
+    from openwork.auth.callerlogin import caller_login
+
+    return caller_login(values["opencode_username"], values["opencode_password"], data_dir=data_dir)

@@ -285,8 +285,40 @@ def _server_options(address: Callable[[F], F]) -> Callable[[F], F]:
     )
 
 
+# `daemon run` only: the desktop app's command line (its launcher talks to opencode directly).
+_desktop_options = stack(
+    click.option(
+        "--opencode-host",
+        default="127.0.0.1",
+        show_default=True,
+        envvar="OPENWORK_OPENCODE_HOST",
+        help="opencode's listen address: loopback only (127.0.0.1, localhost, ::1); anything else is refused.",
+    ),
+    click.option(
+        "--opencode-workdir",
+        type=DIR,
+        envvar="OPENWORK_OPENCODE_WORKDIR",
+        help="opencode's working folder (not registered as a workspace). [default: a scratch folder]",
+    ),
+    click.option(
+        "--opencode-username",
+        metavar="NAME",
+        help="opencode's login, chosen by the launcher (with OPENWORK_INTERNAL_ALLOW_OPENCODE_CREDENTIALS=1; "
+        "prefer env OPENWORK_OPENCODE_USERNAME/PASSWORD: argv is visible to every local user).",
+    ),
+    click.option("--opencode-password", metavar="SECRET", help="See --opencode-username."),
+    click.option(
+        "--cors",
+        "opencode_cors",
+        envvar="OPENWORK_OPENCODE_CORS",
+        metavar="ORIGIN[,ORIGIN]",
+        help="opencode's own CORS (`opencode serve --cors`), as the original; our API's CORS comes from env "
+        "OPENWORK_CORS_ORIGINS. [env OPENWORK_OPENCODE_CORS]",
+    ),
+)
+
 server_options = _server_options(stack(openwork_host_option, port_option))
-daemon_run_options = _server_options(stack(daemon_host_option, daemon_port_option))
+daemon_run_options = stack(_server_options(stack(daemon_host_option, daemon_port_option)), _desktop_options)
 
 # `start` only: how it runs, never passed on to the server.
 start_options = stack(

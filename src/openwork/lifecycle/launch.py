@@ -18,7 +18,7 @@ import structlog
 from openwork.auth.credentials import Credentials, OpencodeLogin, load_credentials
 from openwork.config import ServerConfig
 from openwork.errors import ConfigError, OpenworkError
-from openwork.runtime.ports import bind_listener
+from openwork.runtime.ports import bind_listener, require_free
 from openwork.sidecars.progress import CallbackProgress
 from openwork.sidecars.resolver import ResolvedBinary, Resolver
 from openwork.store.atomic import ensure_private_dir
@@ -59,12 +59,17 @@ def prepare(config: ServerConfig) -> Launch:
     sock: socket.socket | None = None
     try:
         sock = bind_listener(config.host, config.port)
+        if config.opencode_port_fixed:  # the caller will talk to opencode there: a taken port fails now
+            require_free(config.opencode_host, config.opencode_port, flag="--opencode-port")
         mounts = _sandbox_mounts(config)  # refused before any binary or engine is touched
         binary = _resolve_opencode(config)
         sandbox = _sandbox_setup(config, binary, mounts) if config.sandbox != "none" else None
         router_binary = _resolve_router(config)
         credentials = load_credentials(
-            config.data_dir, client_token=config.client_token, host_token=config.host_token, opencode=OpencodeLogin()
+            config.data_dir,
+            client_token=config.client_token,
+            host_token=config.host_token,
+            opencode=config.opencode_login or OpencodeLogin(),
         )
         return Launch(
             lock=lock, sock=sock, credentials=credentials, binary=binary, router_binary=router_binary, sandbox=sandbox

@@ -11,7 +11,7 @@ from openwork.auth.credentials import Credentials, OpencodeLogin
 from openwork.config import ServerConfig
 from openwork.constants import DEFAULT_HEALTH_REQUEST_TIMEOUT, DEFAULT_START_PROBE_TIMEOUT
 from openwork.runtime.loopback import no_tls, probe_health
-from openwork.runtime.ports import pick_port
+from openwork.runtime.ports import start_port
 from openwork.runtime.tools import opencode_config_dir
 from openwork.sidecars.resolver import ResolvedBinary
 from openwork.supervisor.spawn import SpawnSpec
@@ -62,13 +62,16 @@ def stack_opencode_env(config: ServerConfig, login: OpencodeLogin, *, router: bo
 
 
 def opencode_host(config: ServerConfig) -> str:
-    """Where opencode listens: loopback, as an address (opencode resolves no names)."""
-    return config.host if config.host != "localhost" else "127.0.0.1"
+    """Where opencode listens: a loopback address (opencode resolves no names)."""
+    return config.opencode_host
 
 
-def opencode_spec(*, binary: Path, host: str, port: int, env: Mapping[str, str], workspace: Path) -> SpawnSpec:
-    """``opencode serve`` on ``host:port`` in ``workspace``."""
-    argv = (str(binary), "serve", "--hostname", host, "--port", str(port))
+def opencode_spec(
+    *, binary: Path, host: str, port: int, env: Mapping[str, str], workspace: Path, cors: tuple[str, ...] = ()
+) -> SpawnSpec:
+    """``opencode serve`` on ``host:port`` in ``workspace``; ``cors``: opencode's own allowed origins."""
+    argv: tuple[str, ...] = (str(binary), "serve", "--hostname", host, "--port", str(port))
+    argv += tuple(arg for origin in cors for arg in ("--cors", origin))
     return SpawnSpec(name="opencode", argv=argv, env=env, cwd=workspace)
 
 
@@ -84,6 +87,8 @@ class OpencodeDriver:
         env: Mapping[str, str],
         host: str,
         preferred_port: int,
+        fixed_port: bool = False,
+        cors: tuple[str, ...] = (),
     ) -> None:
         self.binary = binary
         self.workspace = workspace
@@ -92,6 +97,8 @@ class OpencodeDriver:
         self._running = False
         self.version: str | None = None
         self._preferred = preferred_port
+        self._fixed = fixed_port
+        self._cors = cors
         self._env = dict(env)
         self._credentials = (credentials.opencode_username, credentials.opencode_password)
         # httpx is imported on the first probe, after the spawn: its import is off the start-up path.
@@ -131,10 +138,14 @@ class OpencodeDriver:
         return host_path
 
     async def prepare(self) -> SpawnSpec:
-        # Keep the last port across restarts when it is still free, so URLs stay stable.
-        self.port = pick_port(self.host, self.port or self._preferred)
+        self.port = start_port(self.host, self.port, self._preferred, fixed=self._fixed)
         return opencode_spec(
-            binary=self.binary.path, host=self.host, port=self.port, env=self._env, workspace=self.workspace
+            binary=self.binary.path,
+            host=self.host,
+            port=self.port,
+            env=self._env,
+            workspace=self.workspace,
+            cors=self._cors,
         )
 
     def _probe_timeout(self) -> float:

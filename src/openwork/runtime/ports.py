@@ -8,7 +8,7 @@ import socket
 
 from openwork.errors import ConfigError, PortInUse
 
-__all__ = ["bind_listener", "pick_port"]
+__all__ = ["bind_listener", "pick_port", "port_holder", "require_free", "start_port"]
 
 
 def _probe(host: str, port: int) -> int | None:
@@ -33,6 +33,38 @@ def pick_port(host: str, preferred: int = 0) -> int:
     if got is None:  # pragma: no cover - the kernel always has an ephemeral port
         raise ConfigError("no free port on loopback")
     return got
+
+
+def start_port(host: str, current: int | None, preferred: int, *, fixed: bool) -> int:
+    """The port a (re)start of a child uses: with ``fixed`` (a caller that talks to the child directly chose
+    it) always ``preferred``, a taken one failing the start so the restart backoff retries it; otherwise
+    the last one while it is free (stable URLs), else the preferred, else any."""
+    return preferred if fixed else pick_port(host, current or preferred)
+
+
+def port_holder(port: int) -> str | None:
+    """Who listens on ``port`` (pid and name; not its command line, which may hold another program's
+    secrets), as far as this user may see; ``None`` if unknown."""
+    import psutil
+
+    try:
+        for conn in psutil.net_connections(kind="inet"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
+                proc = psutil.Process(conn.pid)
+                return f"{proc.name()} (pid {conn.pid})"
+    except (psutil.Error, OSError):
+        return None
+    return None
+
+
+def require_free(host: str, port: int, *, flag: str) -> None:
+    """Refuse to start when the port a caller chose for a child is taken, naming the holder."""
+    if _probe(host, port) is None:
+        holder = port_holder(port)
+        raise PortInUse(
+            f"{flag} {port}: the port is already in use" + (f" by {holder}" if holder else ""),
+            hint=f"stop whatever listens on {port}, or choose another {flag}",
+        )
 
 
 def bind_listener(host: str, port: int) -> socket.socket:

@@ -91,6 +91,8 @@ class Stack:
                 env=stack_opencode_env(config, credentials.opencode, router=router_binary is not None),
                 host=opencode_host(config),
                 preferred_port=config.opencode_port,
+                fixed_port=config.opencode_port_fixed,
+                cors=config.opencode_cors,
             )
         if spawner is None:
             spawner = AsyncioSpawner(records=self.records)

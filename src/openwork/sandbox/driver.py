@@ -21,7 +21,7 @@ from openwork.auth.credentials import Credentials
 from openwork.errors import ValidationError
 from openwork.paths import DataDir
 from openwork.runtime.opencode import OpencodeDriver
-from openwork.runtime.ports import pick_port
+from openwork.runtime.ports import start_port
 from openwork.sandbox.engine import ContainerEngine, RunSpec
 from openwork.sandbox.mounts import Mount
 from openwork.sandbox.policy import SandboxLimits, SandboxPolicy, prepare_persist, workspace_user
@@ -131,7 +131,7 @@ class SandboxDriver(OpencodeDriver):
             self._env_file.unlink()
 
     async def prepare(self) -> SpawnSpec:
-        self.port = pick_port("127.0.0.1", self.port or self._preferred)
+        self.port = start_port("127.0.0.1", self.port, self._preferred, fixed=False)
         policy = self.policy = self._policy()
         await asyncio.to_thread(prepare_persist, self._persist, policy.uid, policy.gid)
         await self.after_exit()  # a container of this name from an earlier attempt must not block the name
