@@ -185,3 +185,10 @@ def npm_install(prefix: Path, packages: list[str], npm_cache: Path, *, ignore_sc
         check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def folder(parent: Path, name: str) -> Path:
+    """A new folder ``parent/name``, resolved (the registry stores real paths)."""
+    path = parent / name
+    path.mkdir()
+    return path.resolve()

@@ -16,6 +16,7 @@ from openwork.store.db import MIGRATIONS, Database
 from openwork.workspaces.legacy import import_legacy_state
 from openwork.workspaces.original import DaemonWorkspace
 from openwork.workspaces.registry import ENCODED_SLASH, WorkspaceRegistry
+from tests.helpers import folder
 
 
 def sha1_id(key: str) -> str:
@@ -27,16 +28,10 @@ def registry(tmp_path: Path) -> WorkspaceRegistry:
     return WorkspaceRegistry(Database(tmp_path / "db.sqlite"))
 
 
-def make(tmp_path: Path, name: str) -> Path:
-    path = tmp_path / name
-    path.mkdir()
-    return path.resolve()
-
-
 def test_every_workspace_answers_to_both_ids_a_path_and_a_unique_name(
     tmp_path: Path, registry: WorkspaceRegistry
 ) -> None:
-    a = make(tmp_path, "a")
+    a = folder(tmp_path, "a")
     record, _ = registry.add(a, "Alpha")
     assert record.daemon_id == sha1_id(str(a))
     for ref in (
@@ -51,7 +46,7 @@ def test_every_workspace_answers_to_both_ids_a_path_and_a_unique_name(
     assert registry.get(record.daemon_id).id == record.id
     with pytest.raises(NotFoundError):
         registry.get("Alpha")  # get: ids only
-    other, _ = registry.add(make(tmp_path, "b"), "Alpha")
+    other, _ = registry.add(folder(tmp_path, "b"), "Alpha")
     with pytest.raises(ConflictError, match="2 workspaces are named 'Alpha'"):
         registry.lookup("Alpha")
     # A limited caller counts only what it sees: no 409 tells it of a workspace outside its set.
@@ -98,7 +93,7 @@ def test_an_existing_database_gets_the_original_ids(tmp_path: Path) -> None:
 
 
 def test_an_original_state_file_is_taken_over_with_its_ids(tmp_path: Path, registry: WorkspaceRegistry) -> None:
-    a, b = make(tmp_path, "a"), make(tmp_path, "b")
+    a, b = folder(tmp_path, "a"), folder(tmp_path, "b")
     state = {
         "version": 1,
         "cliVersion": "0.18.1",
@@ -128,7 +123,7 @@ def test_an_original_state_file_is_taken_over_with_its_ids(tmp_path: Path, regis
 
 
 def test_a_state_file_we_wrote_is_not_an_import(tmp_path: Path, registry: WorkspaceRegistry) -> None:
-    a = make(tmp_path, "a")
+    a = folder(tmp_path, "a")
     file = tmp_path / "openwork-orchestrator-state.json"
     entry = {"id": "ws-aaaaaaaaaaaa", "name": "a", "path": str(a), "workspaceType": "local"}
     file.write_text(json.dumps({"cliVersion": "openwork-py/0.1.0", "workspaces": [entry]}))

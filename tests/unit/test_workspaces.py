@@ -11,17 +11,12 @@ from openwork.errors import NotFoundError, ValidationError
 from openwork.store.db import Database
 from openwork.workspaces.legacy import import_legacy_state
 from openwork.workspaces.registry import WorkspaceRegistry, validate_folder, workspace_id
+from tests.helpers import folder
 
 
 @pytest.fixture
 def registry(tmp_path: Path) -> WorkspaceRegistry:
     return WorkspaceRegistry(Database(tmp_path / "db.sqlite"))
-
-
-def folder(tmp_path: Path, name: str) -> Path:
-    path = tmp_path / name
-    path.mkdir()
-    return path.resolve()
 
 
 def test_ids_are_stable_and_depend_only_on_the_path(tmp_path: Path) -> None:

@@ -62,26 +62,26 @@ data_dir_option = click.option(
     help="State directory (tokens, database, sidecar cache). [env OPENWORK_DATA_DIR]",
 )
 json_option = click.option("--json", "json_output", is_flag=True, help="Print the result as JSON.")
-port_option = click.option(
-    "--port",
-    "--openwork-port",
-    "port",
-    type=click.IntRange(0, 65535),
-    default=DEFAULT_PORT,
-    show_default=True,
-    envvar="OPENWORK_PORT",
-    help="HTTP port on 127.0.0.1; 0 picks a free one. [--openwork-port: the original's name]",
-)
+
+
+def _port_option(alias: str, envvars: list[str], note: str) -> Callable[[F], F]:
+    """``--port`` under the original's name for the command (``alias``)."""
+    return click.option(
+        "--port",
+        alias,
+        "port",
+        type=click.IntRange(0, 65535),
+        default=DEFAULT_PORT,
+        show_default=True,
+        envvar=envvars,
+        help=f"HTTP port on 127.0.0.1; 0 picks a free one. [{note}]",
+    )
+
+
+port_option = _port_option("--openwork-port", ["OPENWORK_PORT"], "--openwork-port: the original's name")
 # The original's daemon names: its `daemon start|run` take --daemon-port/--daemon-host.
-daemon_port_option = click.option(
-    "--port",
-    "--daemon-port",
-    "port",
-    type=click.IntRange(0, 65535),
-    default=DEFAULT_PORT,
-    show_default=True,
-    envvar=["OPENWORK_PORT", "OPENWORK_DAEMON_PORT"],
-    help="HTTP port on 127.0.0.1; 0 picks a free one. [env OPENWORK_DAEMON_PORT]",
+daemon_port_option = _port_option(
+    "--daemon-port", ["OPENWORK_PORT", "OPENWORK_DAEMON_PORT"], "env OPENWORK_DAEMON_PORT"
 )
 
 

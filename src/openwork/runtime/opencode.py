@@ -19,7 +19,7 @@ from openwork.supervisor.spawn import SpawnSpec
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["HEALTH_PATH", "OpencodeDriver", "opencode_env", "opencode_host", "opencode_spec", "stack_opencode_env"]
+__all__ = ["HEALTH_PATH", "OpencodeDriver", "opencode_env", "opencode_spec", "stack_opencode_env"]
 
 HEALTH_PATH = "/global/health"
 _DEV_DIRS = ("config", "data", "cache", "state")
@@ -59,11 +59,6 @@ def stack_opencode_env(config: ServerConfig, login: OpencodeLogin, *, router: bo
         dev_mode=config.dev_mode,
         config_dir=opencode_config_dir(config.data_dir) if router else None,
     )
-
-
-def opencode_host(config: ServerConfig) -> str:
-    """Where opencode listens: a loopback address (opencode resolves no names)."""
-    return config.opencode_host
 
 
 def opencode_spec(

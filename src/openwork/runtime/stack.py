@@ -14,7 +14,7 @@ from openwork.config import ServerConfig
 from openwork.errors import SupervisorError
 from openwork.logging import LogHub
 from openwork.runtime.events import EventBus
-from openwork.runtime.opencode import OpencodeDriver, opencode_host, stack_opencode_env
+from openwork.runtime.opencode import OpencodeDriver, stack_opencode_env
 from openwork.runtime.router import RouterDriver
 from openwork.runtime.tools import router_state_file
 from openwork.sandbox.driver import SandboxDriver
@@ -89,7 +89,7 @@ class Stack:
                 workspace=config.workspace,
                 credentials=credentials,
                 env=stack_opencode_env(config, credentials.opencode, router=router_binary is not None),
-                host=opencode_host(config),
+                host=config.opencode_host,  # a loopback address: opencode resolves no names
                 preferred_port=config.opencode_port,
                 fixed_port=config.opencode_port_fixed,
                 cors=config.opencode_cors,
