@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 from tests.compat.original import Original, old_opencode, original_binary
-from tests.helpers import ServerProcess, free_port, wait_for
+from tests.helpers import ServerProcess, free_ports, wait_for
 
 pytestmark = pytest.mark.e2e
 
-ORIGINAL_READY = 90.0  # the original waits for its opencode before it listens
+ORIGINAL_READY = 150.0  # the original waits for its opencode (first run on a fresh machine) before it listens
 STOP_WAIT = 30.0
 
 
@@ -55,7 +55,8 @@ def test_the_original_data_dir_is_taken_over_with_its_ids(
     d = ["--data-dir", str(data)]
     # The original's own daemon, in the foreground (its `daemon start` re-executes a path inside its build).
     # Its own ports, chosen free: its defaults (opencode 4096) may be taken on a busy machine.
-    ports = ["--daemon-port", str(free_port()), "--opencode-port", str(free_port())]
+    daemon_port, opencode_port = free_ports(2)
+    ports = ["--daemon-port", str(daemon_port), "--opencode-port", str(opencode_port)]
     log = tmp_path / "original.log"
     old = ["--opencode-bin", str(old_opencode(npm_cache)), "--allow-external"]
     daemon = orig.serve(log, "daemon", "run", *d, *ports, *old)
@@ -69,7 +70,10 @@ def test_the_original_data_dir_is_taken_over_with_its_ids(
         state: dict[str, Any] = json.loads(state_file.read_text())
         return state if state.get("daemon") else None
 
-    started = wait_for(listening, timeout=ORIGINAL_READY, interval=0.2, what="the original daemon (log: original.log)")
+    try:
+        started = wait_for(listening, timeout=ORIGINAL_READY, interval=0.2, what="the original daemon")
+    except AssertionError as exc:  # what the original said is the only clue to why it never listened
+        raise AssertionError(f"{exc}\n--- original.log ---\n{log.read_text(errors='replace')[-4000:]}") from None
     # The original's opencode is its own child: when a failure kills the daemon, it would outlive the test.
     opencode_pid = int(started["opencode"]["pid"])
     request.addfinalizer(lambda: _kill(opencode_pid))

@@ -37,8 +37,10 @@ def test_router_runs_after_opencode_with_managed_tools(
         health = client.get("/system/router/health").json()["data"]
     assert health["enabled"] is True and health["healthy"] is True
     assert health["health"]["opencodeUrl"] == server.info["opencodeUrl"]
-    tools = isolated_env / "opencode-config" / "tool"
-    assert sorted(p.name for p in tools.iterdir()) == ["openwork_router_send.ts", "openwork_router_status.ts"]
+    assert server.info["opencodeRouter"]["enabled"] is True
+    # Where and as the original writes them (opencode loads tool/ and tools/ alike).
+    tools = isolated_env / "opencode-config" / "tools"
+    assert sorted(p.name for p in tools.iterdir()) == ["opencode_router_send.ts", "opencode_router_status.ts"]
     assert all(p.read_text().startswith(MARKER) for p in tools.iterdir())
     state = json.loads((isolated_env / "opencode-config" / "openwork" / "router.json").read_text())
     assert state["url"] == f"http://127.0.0.1:{health['port']}"
@@ -84,12 +86,14 @@ def test_required_router_failing_stops_the_stack(workspace: Path, opencode_bin: 
 def test_disabled_router_removes_only_its_own_tools(
     real_server: Callable[..., ServerProcess], isolated_env: Path
 ) -> None:
-    tools = isolated_env / "opencode-config" / "tool"
-    tools.mkdir(parents=True)
-    (tools / "openwork_router_send.ts").write_text(MARKER + "\nold managed file\n")
-    (tools / "my_own_tool.ts").write_text("// the user's own\n")
+    config = isolated_env / "opencode-config"
+    for folder, managed in (("tool", "openwork_router_send.ts"), ("tools", "opencode_router_send.ts")):
+        (config / folder).mkdir(parents=True)
+        (config / folder / managed).write_text(MARKER + "\nold managed file\n")  # ours: an earlier name, and now
+        (config / folder / "my_own_tool.ts").write_text("// the user's own\n")
     server = real_server("--no-opencode-router")
-    assert sorted(p.name for p in tools.iterdir()) == ["my_own_tool.ts"]
+    for folder in ("tool", "tools"):
+        assert sorted(p.name for p in (config / folder).iterdir()) == ["my_own_tool.ts"]
     with server.client() as client:
         assert client.get("/system/router/health").json()["data"] == {
             "enabled": False,

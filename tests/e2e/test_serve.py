@@ -30,6 +30,14 @@ def test_serve_is_healthy_and_opencode_needs_credentials(real_server: Callable[.
     assert health["version"] == OPENCODE_VERSION
     assert health["pid"] == server.info["pids"]["opencode"]
     opencode_url = server.info["opencodeUrl"]
+    # The original's keys too; opencode's login is ours (not the caller's), so it is not printed.
+    assert server.info["openwork"] == {
+        "connectUrl": server.url,
+        "hostToken": server.info["hostToken"],
+        "ownerToken": server.info["clientToken"],
+    }
+    assert server.info["opencode"] == {"connectUrl": opencode_url}
+    assert server.info["opencodeRouter"] == {"enabled": False, "version": None, "healthPort": None}
     anonymous = httpx.get(opencode_url + "/global/health", timeout=5)
     assert anonymous.status_code == 401
     assert anonymous.headers["www-authenticate"].lower().startswith("basic")

@@ -21,6 +21,7 @@ __all__ = ["connect_info", "print_ready", "redacted"]
 
 def connect_info(ctx: AppContext, binary: ResolvedBinary, stack: Stack) -> dict[str, object]:
     opencode = stack.opencode.status()
+    router = stack.router_driver
     return {
         "openworkUrl": ctx.url,
         "opencodeUrl": stack.driver.url,
@@ -32,7 +33,28 @@ def connect_info(ctx: AppContext, binary: ResolvedBinary, stack: Stack) -> dict[
         "pids": {"server": os.getpid(), "opencode": opencode.pid},
         "versions": {"openwork": __version__, "opencode": stack.driver.version},
         "opencodeBinary": binary.to_json(),
+        # The original's keys, for scripts written against it.
+        "openwork": {
+            "connectUrl": ctx.url,
+            "hostToken": ctx.credentials.host_token,
+            "ownerToken": ctx.credentials.client_token,  # the client token has owner scope
+        },
+        "opencode": _opencode_connect(ctx, stack),
+        "opencodeRouter": {
+            "enabled": router is not None,
+            "version": (router.version or router.binary.version) if router is not None else None,
+            "healthPort": router.port if router is not None else None,
+        },
     }
+
+
+def _opencode_connect(ctx: AppContext, stack: Stack) -> dict[str, object]:
+    """opencode's address; its login only when the caller chose it (a login we made stays ours)."""
+    login = ctx.config.opencode_login
+    connect: dict[str, object] = {"connectUrl": stack.driver.url}
+    if login is not None:
+        connect |= {"username": login.username, "password": login.password}
+    return connect
 
 
 def redacted(token: str) -> str:

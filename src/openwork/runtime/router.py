@@ -1,7 +1,8 @@
 """opencode-router: the optional messaging bridge, supervised like opencode once opencode is healthy.
 
 Enablement, in order: ``--opencode-router`` / ``--no-opencode-router``; ``OPENWORK_OPENCODE_ROUTER``; the
-workspace's ``.opencode/openwork.json`` (``{"opencodeRouter": {"enabled": true}}``); otherwise enabled
+workspace's ``.opencode/openwork.json`` (the original's ``{"messaging": {"enabled": true}}``, then our earlier
+``{"opencodeRouter": {"enabled": true}}``); otherwise enabled
 only when a router config exists at ``<data>/opencode-router/opencode-router.json``.
 """
 
@@ -44,9 +45,10 @@ def router_enabled(*, flag: bool | None, env: Mapping[str, str], workspace: Path
         return raw in _TRUE, f"OPENWORK_OPENCODE_ROUTER={raw}"
     try:
         config = json.loads((workspace / ".opencode" / "openwork.json").read_text(encoding="utf-8"))
-        enabled = config.get("opencodeRouter", {}).get("enabled")
-        if isinstance(enabled, bool):
-            return enabled, "the workspace's .opencode/openwork.json"
+        for key in ("messaging", "opencodeRouter"):
+            enabled = config.get(key, {}).get("enabled")
+            if isinstance(enabled, bool):
+                return enabled, f"{key}.enabled in the workspace's .opencode/openwork.json"
     except (OSError, ValueError, AttributeError):
         pass
     config_file, _ = router_paths(data_dir)

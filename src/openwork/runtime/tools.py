@@ -59,7 +59,12 @@ export default tool({{
 }})
 """
 
-_FILES = {"openwork_router_status.ts": _STATUS, "openwork_router_send.ts": _SEND}
+# Where and as the original writes them (opencode loads ``tool/`` and ``tools/`` alike; the file name is the
+# tool's name, so the agent sees the same tools under either host).
+_FILES = {"opencode_router_status.ts": _STATUS, "opencode_router_send.ts": _SEND}
+_TOOL_DIR = "tools"
+# Our own earlier names and place: removed on every sync (only when they carry our marker).
+_EARLIER = ("tool/openwork_router_status.ts", "tool/openwork_router_send.ts")
 
 
 def opencode_config_dir(data_dir: Path) -> Path:
@@ -71,23 +76,33 @@ def router_state_file(data_dir: Path) -> Path:
     return opencode_config_dir(data_dir) / "openwork" / "router.json"
 
 
+def _remove_ours(path: Path) -> bool:
+    """Remove ``path`` if it is our managed file: a user's file of the same name has no marker."""
+    if path.is_file() and path.read_text(encoding="utf-8", errors="replace").startswith(MARKER):
+        path.unlink()
+        return True
+    return False
+
+
 def sync_router_tools(data_dir: Path, *, enabled: bool) -> list[str]:
-    """Write (enabled) or remove (disabled) the managed tools; returns the files that changed."""
-    tool_dir = opencode_config_dir(data_dir) / "tool"
+    """Write (enabled) or remove (disabled) the managed tools; returns the files that changed, relative
+    to the opencode config dir."""
+    root = opencode_config_dir(data_dir)
     state = str(router_state_file(data_dir))
-    changed = []
+    changed = [name for name in _EARLIER if _remove_ours(root / name)]
     for name, template in _FILES.items():
-        path = tool_dir / name
-        if enabled:
-            content = template.format(marker=MARKER, state=json.dumps(state))
-            try:
-                current = path.read_text(encoding="utf-8")
-            except OSError:
-                current = None
-            if current != content:
-                write_atomic(path, content, mode=0o644)
-                changed.append(name)
-        elif path.is_file() and path.read_text(encoding="utf-8", errors="replace").startswith(MARKER):
-            path.unlink()  # only our own file: a user's file of the same name has no marker
-            changed.append(name)
+        path = root / _TOOL_DIR / name
+        relative = f"{_TOOL_DIR}/{name}"
+        if not enabled:
+            if _remove_ours(path):
+                changed.append(relative)
+            continue
+        content = template.format(marker=MARKER, state=json.dumps(state))
+        try:
+            current = path.read_text(encoding="utf-8")
+        except OSError:
+            current = None
+        if current != content:
+            write_atomic(path, content, mode=0o644)
+            changed.append(relative)
     return changed
