@@ -36,8 +36,9 @@ def test_the_workspace_file_decides_when_nothing_else_does(tmp_path: Path, confi
 
 def test_flag_then_env_override_the_workspace_file(tmp_path: Path) -> None:
     ws = _workspace(tmp_path, {"messaging": {"enabled": True}})
-    assert router_enabled(flag=False, env={"OPENWORK_OPENCODE_ROUTER": "1"}, workspace=ws, data_dir=tmp_path)[0] is False
-    assert router_enabled(flag=None, env={"OPENWORK_OPENCODE_ROUTER": "off"}, workspace=ws, data_dir=tmp_path)[0] is False
+    env_on, env_off = {"OPENWORK_OPENCODE_ROUTER": "1"}, {"OPENWORK_OPENCODE_ROUTER": "off"}
+    assert router_enabled(flag=False, env=env_on, workspace=ws, data_dir=tmp_path)[0] is False
+    assert router_enabled(flag=None, env=env_off, workspace=ws, data_dir=tmp_path)[0] is False
 
 
 def test_a_router_config_enables_it_by_default(tmp_path: Path) -> None:
