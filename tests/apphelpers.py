@@ -95,6 +95,7 @@ def make_context(data_dir: Path, workspace: Path, **config_overrides: Any) -> Ap
         files=files,
         approvals=approvals,
         runtime=RuntimeControl(stack=stack, settings=config.sidecar_settings(), bus=bus),
+        db=db,
         gateway=OpencodeGateway(stack.driver, lambda: False),  # opencode never runs in these tests
         url="http://127.0.0.1:8787",
     )

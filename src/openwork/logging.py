@@ -69,6 +69,7 @@ class LogEntry:
     service: str
     level: str
     text: str
+    stream: str = "stdout"  # a child's stdout or stderr; our own events count as stdout
 
 
 class LogHub:
@@ -84,11 +85,11 @@ class LogHub:
         self._seq = 0
         self._lock = threading.Lock()
 
-    def _remember(self, service: str, level: str, text: str) -> None:
+    def _remember(self, service: str, level: str, text: str, stream: str = "stdout") -> None:
         with self._lock:
             self._seq += 1
             ring = self._entries.setdefault(service, deque(maxlen=DEFAULT_LOG_RING_LINES))
-            ring.append(LogEntry(self._seq, time.time(), service, level, text))
+            ring.append(LogEntry(self._seq, time.time(), service, level, text, stream))
 
     def entries(self, *, after: int = 0, service: str | None = None, limit: int = 1000) -> list[LogEntry]:
         """Recent lines with ``seq > after``, oldest first (each service keeps its last 800)."""
@@ -111,7 +112,7 @@ class LogHub:
         with self._lock:
             self._rings.setdefault(service, deque(maxlen=DEFAULT_LOG_RING_LINES)).append(clean)
         level = "ERROR" if stream == "stderr" and "error" in clean.lower() else "INFO"
-        self._remember(service, level, clean)
+        self._remember(service, level, clean, stream)
         self._write(self._render(service=service, body=clean, level=level, attributes={"stream": stream}))
 
     def event(self, _logger: Any, name: str, event: MutableMapping[str, Any]) -> str:

@@ -6,12 +6,22 @@ workspaces, ...) describe their own objects with it and must not import the HTTP
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-__all__ = ["WireModel"]
+__all__ = ["WireModel", "iso", "iso_or_none"]
+
+
+def iso(timestamp: float) -> str:
+    """A Unix time as the V2 contract writes times: ISO 8601, UTC, milliseconds, ``Z``."""
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def iso_or_none(timestamp: float | None) -> str | None:
+    return None if timestamp is None else iso(timestamp)
 
 
 class WireModel(BaseModel):

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from openwork.runtime.tools import MARKER
+from tests.compat.v2_contract import ROUTER_HEALTH, problems
 from tests.helpers import OPENWORK, ServerProcess, serve_args, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -38,6 +39,10 @@ def test_router_runs_after_opencode_with_managed_tools(
     assert health["enabled"] is True and health["healthy"] is True
     assert health["health"]["opencodeUrl"] == server.info["opencodeUrl"]
     assert server.info["opencodeRouter"]["enabled"] is True
+    with server.client(token=server.info["hostToken"]) as host:
+        router = host.get("/system/runtime/summary").json()["data"]["router"]
+    assert problems(router, ROUTER_HEALTH) == []  # the V2 contract's shape, running
+    assert router["running"] is True and router["healthUrl"] == f"http://127.0.0.1:{health['port']}/health"
     # Where and as the original writes them (opencode loads tool/ and tools/ alike).
     tools = isolated_env / "opencode-config" / "tools"
     assert sorted(p.name for p in tools.iterdir()) == ["opencode_router_send.ts", "opencode_router_status.ts"]

@@ -69,7 +69,7 @@ def test_broken_build_rolls_back_and_a_second_upgrade_is_409(
         assert after["state"] == "running" and after["binaryPath"] == before["binaryPath"]
         assert after["pid"] != before["pid"]
         versions = client.get("/system/runtime/versions").json()["data"]
-        assert versions["opencode"]["active"] == OPENCODE_VERSION
+        assert versions["active"]["opencodeVersion"] == OPENCODE_VERSION and versions["upgradeTarget"] is None
         assert client.get("/system/opencode/health").json()["data"]["healthy"] is True
         assert client.post("/system/runtime/upgrade", json={}).status_code == 400
     with server.client() as user:  # the client token: not the host
@@ -93,7 +93,9 @@ def test_upgrade_to_an_older_real_release_through_the_cli(
     versions = json.loads(
         subprocess.run([*OPENWORK, "runtime", "versions", "--json"], capture_output=True, text=True, timeout=30).stdout
     )
-    assert versions["opencode"]["active"] == OLDER and versions["opencode"]["pinned"] == OPENCODE_VERSION
+    assert versions["active"]["opencodeVersion"] == OLDER and versions["pinned"]["opencodeVersion"] == OPENCODE_VERSION
+    table = subprocess.run([*OPENWORK, "runtime", "versions"], capture_output=True, text=True, timeout=30).stdout
+    assert f"opencode  {OLDER}" in table and OPENCODE_VERSION in table and "platform  linux-x64" in table
     status = json.loads(
         subprocess.run([*OPENWORK, "runtime", "status", "--json"], capture_output=True, text=True, timeout=30).stdout
     )

@@ -18,11 +18,14 @@ async def test_health_needs_no_auth_and_uses_the_envelope(ctx: AppContext) -> No
         r = await client.get("/system/health", headers={"x-request-id": "abc-123"})
     assert r.status_code == 200
     body = r.json()
-    assert body == {
-        "ok": True,
-        "data": {"status": "ok", "version": ctx.version, "degraded": []},
-        "meta": {"requestId": "abc-123"},
-    }
+    assert body["ok"] is True and body["meta"]["requestId"] == "abc-123"
+    assert set(body["meta"]) == {"requestId", "timestamp"} and body["meta"]["timestamp"].endswith("Z")
+    data = body["data"]
+    assert (data["status"], data["version"], data["degraded"]) == ("ok", ctx.version, [])
+    # Unauthenticated: the database is described, but where the server keeps its state is not told.
+    assert data["database"]["path"] == "" and data["database"]["workingDirectory"] == ""
+    assert data["database"]["bootstrapMode"] == "fresh" and data["database"]["status"] == "ready"
+    assert str(ctx.config.data_dir) not in r.text
     assert r.headers["x-request-id"] == "abc-123"
 
 
@@ -113,7 +116,7 @@ async def test_openapi_names_real_models_for_the_answers(ctx: AppContext) -> Non
     workspace = spec["components"]["schemas"]["WorkspaceInfo"]
     assert {"displayName", "folderPath", "workspaceType", "createdAt"} <= set(workspace["properties"])
     status = _data_schema(spec, "/system/status", "get")
-    assert set(status["properties"]) == {"healthy", "server", "services"}
+    assert {"healthy", "server", "services", "auth", "runtime"} <= set(status["properties"])
     minted = _data_schema(spec, "/tokens", "post", "201")
     assert {"token", "workspaceIds", "expiresAt"} <= set(minted["properties"])
     session = _data_schema(spec, "/workspaces/{ws_id}/file-sessions", "post", "201")
@@ -132,10 +135,27 @@ async def test_typed_answers_keep_the_wire_keys(ctx: AppContext, tmp_path: Path)
         session = (await client.post(f"/workspaces/{added['workspace']['id']}/file-sessions", json={})).json()["data"]
     assert set(added) == {"workspace", "created"}
     assert list(added["workspace"]) == [
-        "id", "name", "displayName", "path", "folderPath", "workspaceType", "baseUrl", "directory", "active",
-        "createdAt", "updatedAt",
+        "id", "name", "displayName", "slug", "path", "folderPath", "workspaceType", "kind", "baseUrl", "directory",
+        "active", "hidden", "preset", "status", "backend", "runtime", "server", "createdAt", "updatedAt",
     ]  # fmt: skip
     assert added["workspace"]["workspaceType"] == "local"
     assert set(minted) == {"id", "label", "scope", "createdAt", "expiresAt", "revokedAt", "workspaceIds", "token"}
     assert minted["workspaceIds"] is None and minted["expiresAt"] is None
     assert set(session["session"]) == {"id", "sessionId", "workspaceId", "write", "createdAt", "expiresAt"}
+
+
+async def test_v2_diagnostics_are_the_log_and_only_the_host_reads_them(ctx: AppContext) -> None:
+    ctx.stack.hub.child_line("opencode", "listening on a port", stream="stdout")
+    ctx.stack.hub.child_line("opencode", "warning: something", stream="stderr")
+    async with asgi_client(ctx, token=ctx.credentials.host_token) as host:
+        diagnostics = (await host.get("/system/opencode/health")).json()["data"]["diagnostics"]
+        minted = (await host.post("/tokens", json={"scope": "owner"})).json()["data"]["token"]
+        summary = (await host.get("/system/runtime/summary")).json()["data"]
+    assert diagnostics["stdout"] == ["listening on a port"] and diagnostics["stderr"] == ["warning: something"]
+    assert [line["stream"] for line in diagnostics["combined"]] == ["stdout", "stderr"]
+    assert diagnostics["totalLines"] == 2 and diagnostics["truncated"] is False
+    assert summary["opencode"]["diagnostics"]["totalLines"] == 2
+    async with asgi_client(ctx, token=minted) as client:
+        health = (await client.get("/system/opencode/health")).json()["data"]
+        summary = (await client.get("/system/runtime/summary")).json()["data"]
+    assert health["diagnostics"]["combined"] == [] and summary["opencode"]["diagnostics"]["combined"] == []

@@ -20,6 +20,7 @@ from openwork.runtime.events import EventBus
 from openwork.runtime.gateway import OpencodeGateway
 from openwork.runtime.health import StackHealth
 from openwork.runtime.stack import Stack
+from openwork.store.db import Database
 from openwork.workspaces.registry import WorkspaceRegistry
 from openwork.workspaces.service import WorkspaceService
 
@@ -38,6 +39,7 @@ class AppContext:
     files: FilesService
     approvals: ApprovalService
     runtime: RuntimeControl
+    db: Database
     sessions: SessionOwnership = field(default_factory=SessionOwnership)  # the proxy's ownership memory
     streams: OpenStreams = field(default_factory=OpenStreams)  # live event streams; the HTTP stop ends them
     request_shutdown: Callable[[], None] = lambda: None

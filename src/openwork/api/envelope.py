@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, Generic, Literal, TypeVar
 
 from fastapi import FastAPI, Request
@@ -13,7 +14,7 @@ from starlette.types import Scope
 
 from openwork.auth.principal import PRINCIPAL_STATE_KEY
 from openwork.errors import OpenworkError, storage_full
-from openwork.wire import WireModel
+from openwork.wire import WireModel, iso
 
 __all__ = [
     "Envelope",
@@ -50,6 +51,7 @@ _STATUS_CODES = {
 
 class Meta(BaseModel):
     requestId: str
+    timestamp: str  # when the answer was made, ISO 8601 (the V2 contract's)
 
 
 class Envelope(BaseModel, Generic[T]):
@@ -78,7 +80,7 @@ def ok(request: Request, data: T) -> Envelope[T]:
     """Wrap ``data`` (a wire model, or a plain dict where the route is not typed yet) in the success envelope.
 
     The route's ``response_model`` (``Envelope[ThatModel]``) validates it and serializes it by alias."""
-    return Envelope(data=data, meta=Meta(requestId=request_id(request)))
+    return Envelope(data=data, meta=Meta(requestId=request_id(request), timestamp=iso(time.time())))
 
 
 def error_body(code: str, message: str, rid: str) -> dict[str, Any]:

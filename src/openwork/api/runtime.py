@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from openwork.api import v2view
 from openwork.api.deps import Ctx, Host, Reader
 from openwork.api.envelope import Envelope, ok
-from openwork.api.models.runtime import RuntimeSummary, UpgradeResult, Versions
+from openwork.api.models.runtime import RuntimeSummary, UpgradeResult, Versions, VersionSet
+from openwork.sidecars.targets import current_target
 
 __all__ = ["legacy_router", "router"]
 
@@ -25,17 +27,23 @@ class Upgrade(BaseModel):
     routerVersion: str | None = Field(default=None, min_length=1, max_length=64)
     services: list[Literal["opencode", "opencode-router", "router"]] | None = Field(default=None, max_length=3)
 
-    def targets(self, pinned: dict[str, Any]) -> tuple[str | None, str | None]:
+    def targets(self, pinned: VersionSet) -> tuple[str | None, str | None]:
         names = set(self.services or ())
-        opencode = self.opencodeVersion or (pinned["opencode"]["pinned"] if "opencode" in names else None)
-        router = self.routerVersion or (pinned["router"]["pinned"] if names & {"router", "opencode-router"} else None)
+        opencode = self.opencodeVersion or (pinned.opencode_version if "opencode" in names else None)
+        router = self.routerVersion or (pinned.router_version if names & {"router", "opencode-router"} else None)
         return opencode, router
 
 
-async def summary(request: Request, ctx: Ctx, _reader: Reader) -> Envelope[RuntimeSummary]:
+async def summary(request: Request, ctx: Ctx, caller: Reader) -> Envelope[RuntimeSummary]:
     """Every managed service: state, pid, version, source, binary path and sha256, policy, last exit; the upgrade."""
     # RuntimeControl still answers a dict (openwork.runtime.control); validating it here types the answer.
-    return ok(request, RuntimeSummary.model_validate(ctx.runtime.summary()))
+    output = caller.is_host  # the services' recent output is their log: the host's to read
+    v2 = {
+        "opencode": v2view.opencode_health(ctx, output=output),
+        "router": v2view.router_health(ctx, output=output),
+        "target": current_target(),
+    }
+    return ok(request, RuntimeSummary.model_validate({**ctx.runtime.summary(), **v2}))
 
 
 async def versions(request: Request, ctx: Ctx, _reader: Reader) -> Envelope[Versions]:
@@ -45,7 +53,7 @@ async def versions(request: Request, ctx: Ctx, _reader: Reader) -> Envelope[Vers
 async def upgrade(request: Request, body: Upgrade, ctx: Ctx, _host: Host) -> Envelope[UpgradeResult]:
     """Starts the upgrade and answers at once (202); follow it on /system/events or the summary.
     A second call while one runs is a 409."""
-    opencode, router = body.targets(ctx.runtime.versions())
+    opencode, router = body.targets(Versions.model_validate(ctx.runtime.versions()).pinned)
     state = ctx.runtime.start_upgrade(opencode_version=opencode, router_version=router)
     return ok(request, UpgradeResult(upgrade=state.model()))
 

@@ -8,9 +8,11 @@ import time
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import StreamingResponse
 
+from openwork.api import v2view
 from openwork.api.deps import Ctx, Host, Reader, UnlimitedReader
 from openwork.api.envelope import Envelope, ok
 from openwork.api.models.system import (
+    Capabilities,
     Health,
     LogLine,
     LogPage,
@@ -25,6 +27,7 @@ from openwork.api.models.system import (
 from openwork.api.sse import event_stream, format_event
 from openwork.errors import NotFoundError
 from openwork.supervisor.state import ServiceState
+from openwork.wire import iso
 
 __all__ = ["router"]
 
@@ -34,12 +37,28 @@ router = APIRouter(prefix="/system", tags=["system"])
 @router.get("/health", response_model=Envelope[Health])
 async def health(request: Request, ctx: Ctx) -> Envelope[Health]:
     """Liveness of the server itself, and ``degraded``: resources near their limit. No authentication."""
-    return ok(request, Health(version=ctx.version, degraded=await ctx.health.degraded()))
+    return ok(
+        request,
+        Health(
+            version=ctx.version,
+            degraded=await ctx.health.degraded(),
+            started_at=iso(ctx.started_at),
+            uptime_ms=v2view.uptime_ms(ctx),
+            database=v2view.database_status(ctx, disclose=False),
+        ),
+    )
+
+
+@router.get("/capabilities", response_model=Envelope[Capabilities])
+async def capabilities(request: Request, caller: Reader) -> Envelope[Capabilities]:
+    """What this server implements of the V2 contract, and how it authenticates the caller."""
+    return ok(request, v2view.capabilities(caller))
 
 
 @router.get("/status", response_model=Envelope[SystemStatus])
 async def status(request: Request, ctx: Ctx, caller: Reader) -> Envelope[SystemStatus]:
     statuses = ctx.stack.statuses()
+    unlimited = caller.workspaces is None
     server = ServerInfo(
         version=ctx.version,
         pid=os.getpid(),
@@ -48,7 +67,7 @@ async def status(request: Request, ctx: Ctx, caller: Reader) -> Envelope[SystemS
         started_at=ctx.started_at,
         uptime_seconds=round(time.time() - ctx.started_at, 3),
         # The folder it was started in is a workspace too; a limited token does not learn it.
-        workspace=str(ctx.config.workspace) if caller.workspaces is None else None,
+        workspace=str(ctx.config.workspace) if unlimited else None,
     )
     return ok(
         request,
@@ -56,14 +75,24 @@ async def status(request: Request, ctx: Ctx, caller: Reader) -> Envelope[SystemS
             healthy=all(s.state is ServiceState.RUNNING for s in statuses if s.required),
             server=server,
             services=[s.model() for s in statuses],
+            version=ctx.version,
+            environment="production",
+            started_at=iso(ctx.started_at),
+            uptime_ms=v2view.uptime_ms(ctx),
+            auth=v2view.auth_summary(caller),
+            capabilities=v2view.capabilities(caller),
+            database=v2view.database_status(ctx, disclose=unlimited),
+            registry=await v2view.registry_summary(ctx, caller),
+            runtime=v2view.runtime_view(ctx),
         ),
     )
 
 
 @router.get("/opencode/health", response_model=Envelope[OpencodeHealth])
-async def opencode_health(request: Request, ctx: Ctx, _reader: Reader) -> Envelope[OpencodeHealth]:
+async def opencode_health(request: Request, ctx: Ctx, caller: Reader) -> Envelope[OpencodeHealth]:
     probed = await ctx.health.opencode()
-    return ok(request, OpencodeHealth(**dict(probed.status.model()), healthy=probed.healthy))
+    v2 = v2view.opencode_health(ctx, output=caller.is_host)
+    return ok(request, OpencodeHealth(**{**dict(v2), **dict(probed.status.model())}, healthy=probed.healthy))
 
 
 @router.get("/router/health", response_model=Envelope[RouterHealth | RouterDisabled])

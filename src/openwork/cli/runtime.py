@@ -49,13 +49,19 @@ def status_cmd(json_output: bool, **conn: Any) -> None:
 @runtime_group.command("versions")
 @connection_options
 def versions_cmd(json_output: bool, **conn: Any) -> None:
-    """Active, pinned and target versions of server, opencode and router."""
+    """Active and pinned versions of server, opencode and router; where a running upgrade moves them."""
     data = request(_target(conn), "GET", "/system/runtime/versions")
-    lines = [
-        f"{name:<9} active {v['active'] or '-':<10} pinned {v['pinned'] or '-':<10} target {v['target'] or '-'}"
-        for name, v in data.items()
-    ]
-    emit(data, as_json=json_output, text="\n".join(lines))
+    emit(data, as_json=json_output, text=render_versions(data))
+
+
+def render_versions(data: dict[str, Any]) -> str:
+    """The V2 answer as a table: one row per component, one column per version set."""
+    sets = {"active": data["active"], "pinned": data["pinned"], "upgrading to": data.get("upgradeTarget") or {}}
+    rows = [f"{'':<9} " + " ".join(f"{name:<12}" for name in sets)]
+    for label, key in (("server", "serverVersion"), ("opencode", "opencodeVersion"), ("router", "routerVersion")):
+        rows.append(f"{label:<9} " + " ".join(f"{(s.get(key) or '-'):<12}" for s in sets.values()))
+    rows.append(f"platform  {data['target']}")
+    return "\n".join(row.rstrip() for row in rows)
 
 
 @runtime_group.command("upgrade")

@@ -184,6 +184,7 @@ class _Run:
             ),
             approvals=approvals,
             runtime=RuntimeControl(stack=self.stack, settings=self.config.sidecar_settings(), bus=self.stack.bus),
+            db=self.db,
             gateway=OpencodeGateway(
                 self.stack.driver, lambda: opencode.state is ServiceState.RUNNING, self.stack.container_path
             ),

@@ -20,6 +20,7 @@ from openwork.runtime.events import EventBus
 from openwork.runtime.stack import Stack
 from openwork.sidecars.components import OPENCODE_VERSION
 from openwork.sidecars.resolver import ResolvedBinary, Resolver, SidecarSettings
+from openwork.sidecars.targets import current_target
 from openwork.supervisor.service import Service
 from openwork.wire import WireModel
 
@@ -119,24 +120,38 @@ class RuntimeControl:
                 "maxFailures": policy.max_failures,
                 "startTimeout": policy.start_timeout,
                 "stopTimeout": policy.stop_timeout,
+                # The same policy in the V2 contract's terms.
+                "backoffMs": round(policy.initial_delay * 1000),
+                "maxAttempts": policy.max_failures,
+                "windowMs": round(policy.reset_after * 1000),
             },
             "upgrade": self.upgrade_state.model().wire(),
         }
 
     def versions(self) -> dict[str, Any]:
+        """The V2 contract's shape: what runs, what this release pins, the platform; and (ours) what a
+        running upgrade moves to."""
         router = self.stack.router_driver
-        target = self.upgrade_state.target if self.upgrade_state.state == "running" else {}
+        upgrading = self.upgrade_state.target if self.upgrade_state.state == "running" else None
         return {
-            "server": {"active": __version__, "pinned": __version__, "target": __version__},
-            "opencode": {
-                "active": self.stack.driver.version,
-                "pinned": OPENCODE_VERSION,
-                "target": target.get("opencode", self.stack.driver.binary.version or OPENCODE_VERSION),
+            "active": {
+                "serverVersion": __version__,
+                "opencodeVersion": self.stack.driver.version,
+                "routerVersion": router.version if router else None,
             },
-            "router": {
-                "active": router.version if router else None,
-                "pinned": router.binary.version if router else None,
-                "target": target.get("router", router.binary.version if router else None),
+            "pinned": {
+                "serverVersion": __version__,
+                "opencodeVersion": OPENCODE_VERSION,
+                "routerVersion": router.binary.version if router else None,
+            },
+            "target": current_target(),
+            "manifest": None,
+            "upgradeTarget": None
+            if upgrading is None
+            else {
+                "serverVersion": __version__,
+                "opencodeVersion": upgrading.get("opencode"),
+                "routerVersion": upgrading.get("router"),
             },
         }
 

@@ -111,6 +111,7 @@ class Database:
     def __init__(self, path: Path, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
         self.path = path
         self.quarantined: Path | None = None
+        self.opened_at_version = 0  # the schema version found on disk (0: a new file), for /system/health
         self._lock = threading.Lock()
         self._conn = self._open(busy_timeout)
 
@@ -133,7 +134,7 @@ class Database:
             except sqlite3.DatabaseError as again:
                 raise StoreError(f"cannot open database {self.path}: {again}") from again
         try:
-            self._migrate(conn)
+            self.opened_at_version = self._migrate(conn)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot migrate database {self.path}: {exc}") from exc
         return conn
@@ -176,7 +177,8 @@ class Database:
         return target
 
     @staticmethod
-    def _migrate(conn: sqlite3.Connection) -> None:
+    def _migrate(conn: sqlite3.Connection) -> int:
+        """Apply the migrations the file lacks; returns the version it had."""
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         if version > len(MIGRATIONS):
             raise sqlite3.DatabaseError(f"schema version {version} is newer than this openwork ({len(MIGRATIONS)})")
@@ -191,6 +193,7 @@ class Database:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+        return version
 
     @property
     def schema_version(self) -> int:

@@ -133,10 +133,16 @@ class ExitInfo:
     def model(self) -> LastExitInfo:
         """The exit as it goes on the wire."""
         # Imported here: pydantic stays out of what `openwork serve` loads before opencode is spawned.
-        from openwork.supervisor.statusinfo import LastExitInfo
+        from openwork.supervisor.statusinfo import LastExitInfo, OutputSnapshot
+        from openwork.wire import iso
 
         return LastExitInfo(
-            code=self.code, signal=self.signal_name, reason=self.reason, at=self.at, last_lines=list(self.last_lines)
+            code=self.code,
+            signal=self.signal_name,
+            reason=self.reason,
+            at=iso(self.at),
+            last_lines=list(self.last_lines),
+            output=OutputSnapshot.of([(self.at, "stdout", line) for line in self.last_lines]),
         )
 
 

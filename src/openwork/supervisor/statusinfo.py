@@ -3,22 +3,57 @@ pydantic stays out of what `openwork serve` imports before it spawns opencode.""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Literal
+
 from pydantic import ConfigDict
 
 from openwork.supervisor.state import ServiceState, V2Status
-from openwork.wire import WireModel
+from openwork.wire import WireModel, iso
 
-__all__ = ["LastExitInfo", "ServiceStatusInfo"]
+__all__ = ["LastExitInfo", "OutputLine", "OutputSnapshot", "ServiceStatusInfo"]
+
+
+class OutputLine(WireModel):
+    at: str
+    stream: Literal["stdout", "stderr"]
+    text: str
+
+
+class OutputSnapshot(WireModel):
+    """A service's recent output (redacted), oldest first: the V2 contract's diagnostics."""
+
+    combined: list[OutputLine]
+    stderr: list[str]
+    stdout: list[str]
+    total_lines: int
+    truncated: bool
+
+    @classmethod
+    def of(cls, lines: Sequence[tuple[float, str, str]], *, truncated: bool = False) -> OutputSnapshot:
+        """From ``(time, stream, text)`` lines; a stream other than stderr counts as stdout."""
+        combined = [
+            OutputLine(at=iso(at), stream="stderr" if s == "stderr" else "stdout", text=t) for at, s, t in lines
+        ]
+        return cls(
+            combined=combined,
+            stderr=[line.text for line in combined if line.stream == "stderr"],
+            stdout=[line.text for line in combined if line.stream == "stdout"],
+            total_lines=len(combined),
+            truncated=truncated,
+        )
 
 
 class LastExitInfo(WireModel):
-    """How the last run of a service ended: exit code or signal name, why, when, and its last lines."""
+    """How the last run of a service ended: exit code or signal name, why, when (ISO 8601), and its last
+    lines (``lastLines``, and as the V2 contract's ``output``: the child's merged output, so all stdout)."""
 
     code: int | None
     signal: str | None
     reason: str
-    at: float
+    at: str
     last_lines: list[str]
+    output: OutputSnapshot
 
 
 class ServiceStatusInfo(WireModel):

@@ -10,12 +10,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Literal
 from urllib.parse import urlsplit
 
 from openwork.errors import ConflictError, NotFoundError, ValidationError
 from openwork.store.db import Database
-from openwork.wire import WireModel
+from openwork.workspaces.info import Kind, WorkspaceInfo, info_of
 
 __all__ = [
     "ENCODED_SLASH",
@@ -37,7 +36,6 @@ _ID_RE = re.compile(r"^ws_[0-9a-f]{12}$")
 _DAEMON_ID_RE = re.compile(r"^ws-[0-9a-f]{12}$")
 _ACTIVE_KEY = "active_workspace"
 ENCODED_SLASH = "%2F"
-Kind = Literal["local", "remote"]
 _BY_ID = {
     "id": "SELECT * FROM workspaces WHERE id = ?",
     "daemon_id": "SELECT * FROM workspaces WHERE daemon_id = ?",
@@ -109,36 +107,7 @@ class Workspace:
 
     def model(self) -> WorkspaceInfo:
         """The record as it goes on the wire."""
-        return WorkspaceInfo(
-            id=self.id,
-            name=self.name,
-            display_name=self.name,
-            path=self.directory or "" if self.remote else self.path,
-            folder_path=None if self.remote else self.path,
-            workspace_type=self.kind,
-            base_url=self.base_url,
-            directory=self.directory,
-            active=self.active,
-            created_at=self.created_at,
-            updated_at=self.updated_at,
-        )
-
-
-class WorkspaceInfo(WireModel):
-    """A registered workspace. ``displayName``/``folderPath``/``workspaceType`` are the V2 spellings of
-    ``name``/``path``; both are sent because clients of either generation read them."""
-
-    id: str
-    name: str
-    display_name: str
-    path: str
-    folder_path: str | None
-    workspace_type: Kind = "local"
-    base_url: str | None = None
-    directory: str | None = None
-    active: bool
-    created_at: float
-    updated_at: float
+        return info_of(self)
 
 
 class WorkspaceRegistry:

@@ -2,33 +2,40 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+from openwork.api.models.v2 import RouterRuntimeHealth, RuntimeHealth
 from openwork.runtime.control import UpgradeInfo
 from openwork.supervisor.statusinfo import ServiceStatusInfo
 from openwork.wire import WireModel
 
 __all__ = [
-    "ComponentVersions",
     "RestartPolicyInfo",
     "RuntimeService",
     "RuntimeSummary",
     "ServerVersion",
     "UpgradeResult",
+    "VersionSet",
     "Versions",
 ]
 
 
-class ComponentVersions(WireModel):
-    """What runs, what this release pins, and what a running upgrade moves to."""
-
-    active: str | None
-    pinned: str | None
-    target: str | None
+class VersionSet(WireModel):
+    server_version: str
+    opencode_version: str | None
+    router_version: str | None
 
 
 class Versions(WireModel):
-    server: ComponentVersions
-    opencode: ComponentVersions
-    router: ComponentVersions
+    """The V2 contract's shape: what runs, what this release pins, the platform (``target``), and no
+    runtime manifest (versions are pinned in the release). ``upgradeTarget`` (ours): what a running
+    upgrade moves to, null when none runs."""
+
+    active: VersionSet
+    pinned: VersionSet
+    target: str
+    manifest: None = None
+    upgrade_target: VersionSet | None
 
 
 class RuntimeService(ServiceStatusInfo):
@@ -44,7 +51,8 @@ class RuntimeService(ServiceStatusInfo):
 
 
 class RestartPolicyInfo(WireModel):
-    """The supervisor's restart policy, in seconds."""
+    """The supervisor's restart policy, in seconds; then in the V2 contract's terms (milliseconds): the
+    first backoff, the failures allowed, and the window they are counted in."""
 
     initial_delay: float
     max_delay: float
@@ -52,6 +60,9 @@ class RestartPolicyInfo(WireModel):
     max_failures: int
     start_timeout: float
     stop_timeout: float
+    backoff_ms: int
+    max_attempts: int
+    window_ms: int
 
 
 class ServerVersion(WireModel):
@@ -59,10 +70,19 @@ class ServerVersion(WireModel):
 
 
 class RuntimeSummary(WireModel):
+    """Ours (server, services, restart policy, upgrade), then the V2 contract's fields: each component's
+    health, the platform, and no runtime manifest."""
+
     server: ServerVersion
     services: list[RuntimeService]
     restart_policy: RestartPolicyInfo
     upgrade: UpgradeInfo
+    bootstrap_policy: Literal["disabled", "eager", "manual"] = "eager"  # opencode starts with the server
+    manifest: None = None
+    opencode: RuntimeHealth
+    router: RouterRuntimeHealth
+    source: Literal["development", "release"] = "release"
+    target: str
 
 
 class UpgradeResult(WireModel):

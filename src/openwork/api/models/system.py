@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from openwork.api.models.v2 import (
+    SERVICE_NAME,
+    AuthSummary,
+    Capabilities,
+    DatabaseStatus,
+    RegistrySummary,
+    RuntimeHealth,
+    RuntimeView,
+)
 from openwork.logging import LogEntry
 from openwork.runtime.events import Event
 from openwork.supervisor.state import RestartOutcome
@@ -11,6 +20,7 @@ from openwork.supervisor.statusinfo import ServiceStatusInfo
 from openwork.wire import WireModel
 
 __all__ = [
+    "Capabilities",
     "EventMessage",
     "Health",
     "LogLine",
@@ -26,11 +36,16 @@ __all__ = [
 
 
 class Health(WireModel):
-    """The server is alive; ``degraded`` names the resources near their limit (fds, threads, ...)."""
+    """The server is alive; ``degraded`` names the resources near their limit (fds, threads, ...). The
+    database's place is not told here (no authentication): ``database.path`` is empty."""
 
+    service: Literal["openwork-server-v2"] = SERVICE_NAME
     status: Literal["ok"] = "ok"
     version: str
     degraded: list[str]
+    started_at: str
+    uptime_ms: int
+    database: DatabaseStatus
 
 
 class ServerInfo(WireModel):
@@ -44,15 +59,27 @@ class ServerInfo(WireModel):
 
 
 class SystemStatus(WireModel):
-    """Whether every required service runs, the server itself, and each supervised service."""
+    """Whether every required service runs, the server itself, and each supervised service; then the V2
+    contract's fields (auth, capabilities, database, registry, runtime)."""
 
     healthy: bool
     server: ServerInfo
     services: list[ServiceStatusInfo]
+    service: Literal["openwork-server-v2"] = SERVICE_NAME
+    status: Literal["ok"] = "ok"
+    version: str
+    environment: str
+    started_at: str
+    uptime_ms: int
+    auth: AuthSummary
+    capabilities: Capabilities
+    database: DatabaseStatus
+    registry: RegistrySummary
+    runtime: RuntimeView
 
 
-class OpencodeHealth(ServiceStatusInfo):
-    """opencode's service status, and whether it answers its health check."""
+class OpencodeHealth(ServiceStatusInfo, RuntimeHealth):
+    """opencode's service status, whether it answers its health check, and the V2 contract's fields."""
 
     healthy: bool
 
