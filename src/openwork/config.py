@@ -16,6 +16,8 @@ from openwork.constants import (
     DEFAULT_APPROVAL_TIMEOUT_MS,
     DEFAULT_HOT_RELOAD_COOLDOWN_MS,
     DEFAULT_HOT_RELOAD_DEBOUNCE_MS,
+    DEFAULT_LOG_FILE_BACKUPS,
+    DEFAULT_LOG_FILE_MAX_BYTES,
     DEFAULT_OPENCODE_PORT,
     DEFAULT_PORT,
     DEFAULT_PROXY_MAX_BODY,
@@ -72,6 +74,8 @@ class ServerConfig:
     opencode_login: OpencodeLogin | None = None  # caller-chosen (openwork.auth.callerlogin); None: new per run
     opencode_cors: tuple[str, ...] = ()  # `daemon run --cors`: opencode's own CORS (`opencode serve --cors`)
     log_format: LogFormat = "pretty"
+    log_max_bytes: int = DEFAULT_LOG_FILE_MAX_BYTES  # the log file rotates past this size
+    log_backups: int = DEFAULT_LOG_FILE_BACKUPS  # rotated files kept
     run_id: str = field(default_factory=new_run_id)
     client_token: str | None = None
     host_token: str | None = None

@@ -16,6 +16,8 @@ __all__ = [
     "DEFAULT_LIVENESS_FAILURES",
     "DEFAULT_LIVENESS_INTERVAL",
     "DEFAULT_LIVENESS_TIMEOUT",
+    "DEFAULT_LOG_FILE_BACKUPS",
+    "DEFAULT_LOG_FILE_MAX_BYTES",
     "DEFAULT_LOG_RING_LINES",
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_MAX_FAILURES",
@@ -68,6 +70,8 @@ DEFAULT_VERSION_TIMEOUT = 4.0  # `<bin> --version`
 BACKGROUND_NICENESS = 10
 DEFAULT_HTTP_TIMEOUT = 10.0  # CLI -> server requests
 DEFAULT_LOG_RING_LINES = 800  # per service, as the original TUI
+DEFAULT_LOG_FILE_MAX_BYTES = 10 * 1024 * 1024  # the log file rotates past this...
+DEFAULT_LOG_FILE_BACKUPS = 5  # ...keeping this many older files: at most 60 MiB of logs
 DEFAULT_MAX_LINE_BYTES = 64 * 1024  # a longer child output line is cut here
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024  # JSON request bodies
 DEFAULT_SSE_QUEUE = 256  # events buffered per subscriber before the oldest are dropped

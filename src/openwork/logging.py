@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import structlog
 
 from openwork.constants import DEFAULT_LOG_RING_LINES
+from openwork.logfile import LogFileSettings, RotatingLog
 
 if TYPE_CHECKING:
     from openwork.config import LogFormat
@@ -75,10 +76,18 @@ class LogEntry:
 class LogHub:
     """The sink: renders records, keeps a ring of recent lines per service."""
 
-    def __init__(self, *, fmt: LogFormat = "pretty", run_id: str = "", stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        fmt: LogFormat = "pretty",
+        run_id: str = "",
+        stream: TextIO | None = None,
+        file: RotatingLog | None = None,
+    ) -> None:
         self.fmt: LogFormat = fmt
         self.run_id = run_id
         self.stream = stream
+        self.file = file  # every line also goes here as a JSON record (the log file), whatever ``fmt`` is
         self.redactor = Redactor()
         self._rings: dict[str, deque[str]] = {}
         self._entries: dict[str, deque[LogEntry]] = {}
@@ -113,6 +122,7 @@ class LogHub:
             self._rings.setdefault(service, deque(maxlen=DEFAULT_LOG_RING_LINES)).append(clean)
         level = "ERROR" if stream == "stderr" and "error" in clean.lower() else "INFO"
         self._remember(service, level, clean, stream)
+        self._to_file(service=service, body=clean, level=level, attributes={"stream": stream})
         self._write(self._render(service=service, body=clean, level=level, attributes={"stream": stream}))
 
     def event(self, _logger: Any, name: str, event: MutableMapping[str, Any]) -> str:
@@ -126,6 +136,9 @@ class LogHub:
         extras = " ".join(f"{k}={_short(v)}" for k, v in event.items() if k != "level")
         text = f"{message} {extras}".rstrip()
         self._remember("openwork", level, text)
+        self._to_file(
+            service="openwork", body=message, level=level, attributes={k: v for k, v in event.items() if k != "level"}
+        )
         if self.fmt == "pretty":
             if level in ("WARN", "ERROR", "FATAL"):
                 text = f"{level.lower()}: {text}"
@@ -133,9 +146,8 @@ class LogHub:
         event.pop("level", None)
         return self._render(service="openwork", body=message, level=level, attributes=event)
 
-    def _render(self, *, service: str, body: str, level: str, attributes: MutableMapping[str, Any]) -> str:
-        if self.fmt == "pretty":
-            return f"[{service}] {body}"
+    def _json(self, *, service: str, body: str, level: str, attributes: MutableMapping[str, Any]) -> str:
+        """One OTel-shaped JSON record: the ``--log-format json`` line and the log file's."""
         record = {
             "timeUnixNano": str(time.time_ns()),
             "severityText": level,
@@ -144,6 +156,20 @@ class LogHub:
             "resource": {"service.name": "openwork", "openwork.run_id": self.run_id},
         }
         return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+    def _render(self, *, service: str, body: str, level: str, attributes: MutableMapping[str, Any]) -> str:
+        if self.fmt == "pretty":
+            return f"[{service}] {body}"
+        return self._json(service=service, body=body, level=level, attributes=attributes)
+
+    def _to_file(self, *, service: str, body: str, level: str, attributes: MutableMapping[str, Any]) -> None:
+        if self.file is not None:
+            self.file.write(self._json(service=service, body=body, level=level, attributes=attributes))
+
+    def close(self) -> None:
+        """Close the log file (the console stream is not ours)."""
+        if self.file is not None:
+            self.file.close()
 
     def _write(self, text: str) -> None:
         stream = self.stream or sys.stderr
@@ -177,10 +203,19 @@ def get_hub() -> LogHub:
     return _hub
 
 
-def configure_logging(*, fmt: LogFormat, run_id: str, verbose: bool = False, stream: TextIO | None = None) -> LogHub:
-    """Point structlog and child output at one hub. Returns the hub (also ``get_hub()``)."""
+def configure_logging(
+    *,
+    fmt: LogFormat,
+    run_id: str,
+    verbose: bool = False,
+    stream: TextIO | None = None,
+    log_file: LogFileSettings | None = None,
+) -> LogHub:
+    """Point structlog and child output at one hub (and the log file, when given). Returns the hub (also
+    ``get_hub()``)."""
     global _hub
-    _hub = LogHub(fmt=fmt, run_id=run_id, stream=stream)
+    _hub.close()  # a hub configured before (tests configure several in one process) lets go of its file
+    _hub = LogHub(fmt=fmt, run_id=run_id, stream=stream, file=RotatingLog(log_file) if log_file else None)
     hub = _hub
 
     def _emit(_logger: Any, name: str, event: MutableMapping[str, Any]) -> str:

@@ -85,6 +85,11 @@ class DataDir:
         return self.state / "daemon.json"
 
     @property
+    def log_file(self) -> Path:
+        """The unified log (server and children), JSON lines, rotated: ``openwork logs`` reads it."""
+        return self.root / "logs" / "openwork.jsonl"
+
+    @property
     def daemon_log(self) -> Path:
         return self.root / "logs" / "daemon.log"
 

@@ -47,6 +47,11 @@ def test_the_original_data_dir_is_taken_over_with_its_ids(
     request: pytest.FixtureRequest,
 ) -> None:
     env = {k: v for k, v in os.environ.items() if k != "OPENWORK_DATA_DIR"}
+    # The original waits for its opencode's health, and opencode 1.17 answers it only after its start-up
+    # reached models.dev and installed its default plugins: on a machine that reaches only some
+    # registries that wait sometimes never ended (seen twice in full runs). What this test is about is
+    # the data dir, so the original's opencode starts without the network.
+    env |= {"OPENCODE_DISABLE_MODELS_FETCH": "1", "OPENCODE_DISABLE_DEFAULT_PLUGINS": "1"}
     orig = Original(original_binary(npm_cache), env)
     data = tmp_path / "original-data"
     folders = {name: tmp_path / name for name in ("alpha", "beta")}

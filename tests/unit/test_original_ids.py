@@ -72,7 +72,10 @@ def test_remote_workspaces_are_listed_not_served(registry: WorkspaceRegistry) ->
         registry.activate(record.id)
     assert DaemonWorkspace.of(record).entry()["path"] == "/srv/x"
     # listed to every reader and written to the state file: no credentials in it
-    for url in ("http://user:secret@far.example", "http://:secret@far.example", "ftp://far.example", "http://"):
+    bad = ("http://user:secret@far.example", "http://:secret@far.example", "ftp://far.example", "http://")
+    # and what urlsplit itself refuses (an unclosed IPv6 bracket, a port that is no number), control characters
+    bad += ("https://a[b", "http://far.example:port", "http://far\x17.example")
+    for url in bad:
         with pytest.raises(ValidationError):
             registry.add_remote(url, None, None)
 

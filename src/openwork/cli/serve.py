@@ -24,11 +24,17 @@ def run_server(values: Mapping[str, Any]) -> int:
     from openwork.lifecycle.gcpolicy import relax_for_start_up
     from openwork.lifecycle.launch import prepare
     from openwork.lifecycle.server import ServeOptions, serve
+    from openwork.logfile import LogFileSettings
     from openwork.logging import configure_logging
 
     config = server_config(values)
     relax_for_start_up()  # until the server is ready (see gcpolicy)
-    hub = configure_logging(fmt=config.log_format, run_id=config.run_id, verbose=bool(values["verbose"]))
+    hub = configure_logging(
+        fmt=config.log_format,
+        run_id=config.run_id,
+        verbose=bool(values["verbose"]),
+        log_file=LogFileSettings(path=config.dirs.log_file, max_bytes=config.log_max_bytes, backups=config.log_backups),
+    )
     if values.get("login_in_argv"):
         import structlog
 
@@ -50,6 +56,7 @@ def run_server(values: Mapping[str, Any]) -> int:
         return asyncio.run(serve(config, hub, launch, opts))
     finally:
         launch.close()
+        hub.close()
 
 
 def in_foreground(*, no_tui: bool, detach: bool, check: bool) -> bool:

@@ -17,6 +17,7 @@ from openwork.supervisor.policy import RestartPolicy, RestartWindow
 __all__ = ["BUNDLED_ENV", "CORS_ENV", "server_config", "sidecar_dir_for", "sidecar_settings"]
 
 MIN_PROXY_BODY = 1024 * 1024  # the proxy always takes what its own pinning reads (PINNED_BODY_LIMIT)
+MIN_LOG_FILE_BYTES = 64 * 1024  # smaller would rotate on every few lines
 CORS_ENV = "OPENWORK_CORS_ORIGINS"  # `daemon run` has no --cors of ours (see cli/options.py)
 BUNDLED_ENV = "OPENWORK_BUNDLED_SIDECARS_DIR"  # where a package ships its sidecars (no flag: a packager's knob)
 
@@ -81,6 +82,8 @@ def server_config(values: Mapping[str, Any]) -> ServerConfig:
         opencode_login=_caller_login(values, root),
         opencode_cors=_origins(values.get("opencode_cors")),
         log_format="json" if values["log_format"] == "json" else "pretty",
+        log_max_bytes=parse_size(values["log_max_size"], flag="--log-max-size", minimum=MIN_LOG_FILE_BYTES),
+        log_backups=values["log_backups"],
         run_id=values["run_id"] or new_run_id(),
         # Secrets come from the environment only: never from argv, where `ps` shows them.
         client_token=os.environ.get("OPENWORK_TOKEN") or None,

@@ -138,7 +138,13 @@ class WorkspaceRegistry:
     ) -> tuple[Workspace, bool]:
         """Register a remote workspace (listed, not served). Its URL is listed to every reader and written to
         the state file, so it may not carry credentials."""
-        parts = urlsplit(base_url)
+        if any(ord(c) < 32 or ord(c) == 127 for c in base_url):
+            raise ValidationError("baseUrl contains control characters")
+        try:
+            parts = urlsplit(base_url)
+            parts.port  # noqa: B018 (raises on a port that is not a number)
+        except ValueError as exc:  # e.g. an unclosed '[' (an IPv6 literal) or a bad port
+            raise ValidationError(f"baseUrl is not a valid URL: {exc}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValidationError("baseUrl must be an http(s) URL with a host")
         if parts.username is not None or parts.password is not None:
