@@ -54,8 +54,11 @@ def validate_env(values: object) -> dict[str, str]:
             raise ValidationError(f"{key}: OPENWORK_* and OPENCODE_* are the server's own settings, not the store's")
         if not isinstance(value, str):
             raise ValidationError(f"{key}: the value must be a string")
-        if "\x00" in value or len(value) > MAX_VALUE_CHARS:
-            raise ValidationError(f"{key}: the value has a NUL byte or is longer than {MAX_VALUE_CHARS} characters")
+        if any(c in value for c in "\x00\r\n") or len(value) > MAX_VALUE_CHARS:
+            # One line each: the sandbox passes them in an env file, where a newline would start a new variable.
+            raise ValidationError(
+                f"{key}: the value has a line break or NUL, or is longer than {MAX_VALUE_CHARS} characters"
+            )
         checked[key] = value
     return checked
 

@@ -71,7 +71,8 @@ def test_the_hub_writes_every_line_redacted_to_the_file(tmp_path: Path) -> None:
     assert hub.stream is not None
     hub.stream.close()
     (record,) = read_records(path)
-    assert record["body"] == "token is [REDACTED]" and record["attributes"] == {"service": "opencode", "stream": "stderr"}
+    assert record["body"] == "token is [REDACTED]"
+    assert record["attributes"] == {"service": "opencode", "stream": "stderr"}
     assert "s3cret" not in path.read_text()
 
 

@@ -7,7 +7,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 from openwork import __version__
-from openwork.api import approvals, files, proxy, runtime, system, tokens, workspaces, wsproxy
+from openwork.api import approvals, env, files, proxy, runtime, system, tokens, workspaces, wsproxy
 from openwork.api.bodies import BodyLimits, BodyRoute
 from openwork.api.context import AppContext
 from openwork.api.envelope import ErrorBody, install_error_handlers
@@ -68,6 +68,7 @@ def create_app(ctx: AppContext) -> ASGIApp:
     app.state.ctx = ctx
     install_error_handlers(app)
     app.include_router(system.router)
+    app.include_router(env.router)
     app.include_router(tokens.router)
     app.include_router(workspaces.router)
     app.include_router(proxy.router)

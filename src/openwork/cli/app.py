@@ -25,6 +25,9 @@ COMMANDS = {
     "runtime": "openwork.cli.runtime:runtime_group",
     "tokens": "openwork.cli.tokens:tokens_group",
     "sandbox": "openwork.cli.sandbox:sandbox_group",
+    "doctor": "openwork.cli.doctor:doctor_cmd",
+    "diagnose": "openwork.cli.doctor:diagnose_cmd",
+    "logs": "openwork.cli.logs:logs_cmd",
 }
 
 # What `openwork --help` lists, so listing does not import every command (a test keeps these equal to
@@ -43,6 +46,9 @@ SUMMARIES = {
     "runtime": "What the stack runs, and upgrading it (verified first, one service at a time, rolled back on failure).",
     "tokens": "Scoped tokens for other people and devices (host only): create, list, revoke.",
     "sandbox": "The sandboxed opencode's container: its effective privileges, limits and mounts.",
+    "doctor": "Check this machine, the data dir and the opencode binary, with a fix for each problem.",
+    "diagnose": "Write a support bundle (zip): doctor's checks, versions, settings, recent logs; secrets redacted.",
+    "logs": "The unified log of the server and its children, redacted.",
 }
 
 

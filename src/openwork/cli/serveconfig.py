@@ -9,6 +9,7 @@ from typing import Any
 
 from openwork.auth.credentials import OpencodeLogin
 from openwork.config import ServerConfig, new_run_id, parse_size
+from openwork.envstore import env_store_path
 from openwork.errors import ConfigError
 from openwork.paths import DataDir
 from openwork.sidecars.resolver import SidecarSettings
@@ -84,6 +85,7 @@ def server_config(values: Mapping[str, Any]) -> ServerConfig:
         log_format="json" if values["log_format"] == "json" else "pretty",
         log_max_bytes=parse_size(values["log_max_size"], flag="--log-max-size", minimum=MIN_LOG_FILE_BYTES),
         log_backups=values["log_backups"],
+        env_store=env_store_path(),
         run_id=values["run_id"] or new_run_id(),
         # Secrets come from the environment only: never from argv, where `ps` shows them.
         client_token=os.environ.get("OPENWORK_TOKEN") or None,

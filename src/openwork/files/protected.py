@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from openwork.envstore import env_store_path
 from openwork.paths import user_config_dir
 
 __all__ = ["CODE_CONFIG", "ProtectedSet", "touches"]
@@ -44,7 +45,7 @@ class ProtectedSet:
 
     @classmethod
     def for_server(cls, *, data_dir: Path, sidecar_dir: Path) -> ProtectedSet:
-        candidates = (data_dir, sidecar_dir, user_config_dir())
+        candidates = (data_dir, sidecar_dir, user_config_dir(), env_store_path())
         return cls(tuple(dict.fromkeys(Path(os.path.realpath(p)) for p in candidates)))
 
     def within(self, folder: Path | str) -> tuple[Parts, ...]:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from openwork.auth.credentials import Credentials, OpencodeLogin
 from openwork.config import ServerConfig
 from openwork.constants import DEFAULT_HEALTH_REQUEST_TIMEOUT, DEFAULT_START_PROBE_TIMEOUT
+from openwork.runtime.childenv import ChildEnv
 from openwork.runtime.loopback import no_tls, probe_health
 from openwork.runtime.ports import start_port
 from openwork.runtime.tools import opencode_config_dir
@@ -84,7 +85,9 @@ class OpencodeDriver:
         preferred_port: int,
         fixed_port: bool = False,
         cors: tuple[str, ...] = (),
+        child_env: ChildEnv | None = None,
     ) -> None:
+        """``child_env``: the env store and environment fixes applied at every spawn (none in unit tests)."""
         self.binary = binary
         self.workspace = workspace
         self.host = host
@@ -95,6 +98,7 @@ class OpencodeDriver:
         self._fixed = fixed_port
         self._cors = cors
         self._env = dict(env)
+        self._child_env = child_env
         self._credentials = (credentials.opencode_username, credentials.opencode_password)
         # httpx is imported on the first probe, after the spawn: its import is off the start-up path.
         self._client: httpx.AsyncClient | None = None
@@ -132,13 +136,17 @@ class OpencodeDriver:
         """Where a host folder is for opencode: itself (a sandbox maps it under /workspace)."""
         return host_path
 
+    def spawn_env(self) -> dict[str, str]:
+        """The child's environment for this spawn (the env store is read now)."""
+        return self._child_env.apply(self._env) if self._child_env is not None else dict(self._env)
+
     async def prepare(self) -> SpawnSpec:
         self.port = start_port(self.host, self.port, self._preferred, fixed=self._fixed)
         return opencode_spec(
             binary=self.binary.path,
             host=self.host,
             port=self.port,
-            env=self._env,
+            env=self.spawn_env(),
             workspace=self.workspace,
             cors=self._cors,
         )

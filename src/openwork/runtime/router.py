@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from openwork.constants import DEFAULT_HEALTH_REQUEST_TIMEOUT, DEFAULT_START_PROBE_TIMEOUT
+from openwork.runtime.childenv import ChildEnv
 from openwork.runtime.loopback import no_tls, probe_health
 from openwork.runtime.ports import pick_port
 from openwork.sidecars.resolver import ResolvedBinary
@@ -71,6 +72,7 @@ class RouterDriver:
         base_env: Mapping[str, str],
         state_file: Path,
         preferred_port: int = 0,
+        child_env: ChildEnv | None = None,
     ) -> None:
         self.binary = binary
         self.workspace = workspace
@@ -80,6 +82,7 @@ class RouterDriver:
         self._opencode_url = opencode_url
         self._auth = opencode_auth
         self._base_env = base_env
+        self._child_env = child_env
         self._state_file = state_file  # read by the managed tools inside opencode
         self._preferred = preferred_port
         self._running = False
@@ -97,6 +100,8 @@ class RouterDriver:
         config_file, data = router_paths(self._data_dir)
         data.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in self._base_env.items() if not k.startswith(("OPENWORK_", "OPENCODE_SERVER_"))}
+        if self._child_env is not None:
+            env = self._child_env.apply(env)
         env.update(
             OPENCODE_ROUTER_CONFIG_PATH=str(config_file),
             OPENCODE_ROUTER_DATA_DIR=str(data),

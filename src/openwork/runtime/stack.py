@@ -13,6 +13,7 @@ from openwork.auth.credentials import Credentials
 from openwork.config import ServerConfig
 from openwork.errors import SupervisorError
 from openwork.logging import LogHub
+from openwork.runtime.childenv import ChildEnv
 from openwork.runtime.events import EventBus
 from openwork.runtime.opencode import OpencodeDriver, stack_opencode_env
 from openwork.runtime.router import RouterDriver
@@ -66,6 +67,7 @@ class Stack:
         self.bus = bus
         self.hub = hub
         self.sandbox = sandbox
+        self.child_env = ChildEnv(config.env_store)  # the env store and environment fixes, at every spawn
         self.driver: OpencodeDriver
         if sandbox is not None:
             self.driver = SandboxDriver(
@@ -82,6 +84,7 @@ class Stack:
                 data_dir=config.data_dir,
                 run_id=config.run_id,
                 limits=config.sandbox_limits(),
+                child_env=self.child_env,
             )
         else:
             self.driver = OpencodeDriver(
@@ -93,6 +96,7 @@ class Stack:
                 preferred_port=config.opencode_port,
                 fixed_port=config.opencode_port_fixed,
                 cors=config.opencode_cors,
+                child_env=self.child_env,
             )
         if spawner is None:
             spawner = AsyncioSpawner(records=self.records)
@@ -130,6 +134,7 @@ class Stack:
                 base_env=os.environ,
                 state_file=router_state_file(config.data_dir),
                 preferred_port=config.router_port,
+                child_env=self.child_env,
             )
             # Optional: a failing first start is retried like a crash, and giving up leaves the
             # stack serving. Required: the first failure is fatal, as for opencode.

@@ -20,6 +20,7 @@ import structlog
 from openwork.auth.credentials import Credentials
 from openwork.errors import ValidationError
 from openwork.paths import DataDir
+from openwork.runtime.childenv import ChildEnv
 from openwork.runtime.opencode import OpencodeDriver
 from openwork.runtime.ports import start_port
 from openwork.sandbox.engine import ContainerEngine, RunSpec
@@ -73,8 +74,10 @@ class SandboxDriver(OpencodeDriver):
         data_dir: Path,
         run_id: str,
         limits: SandboxLimits | None = None,
+        child_env: ChildEnv | None = None,
     ) -> None:
-        """``limits``: ``--sandbox-memory`` / ``--sandbox-cpus`` / ``--sandbox-network``; None: the defaults."""
+        """``limits``: ``--sandbox-memory`` / ``--sandbox-cpus`` / ``--sandbox-network``; None: the defaults.
+        ``child_env``: the engine's process gets the environment fixes, the container the env store."""
         env = {k: v for k, v in base_env.items() if not k.startswith(("OPENWORK_", "OPENCODE_SERVER_"))}
         super().__init__(
             binary=binary,
@@ -83,6 +86,7 @@ class SandboxDriver(OpencodeDriver):
             env=env,
             host="127.0.0.1",
             preferred_port=preferred_port,
+            child_env=child_env,
         )
         self.engine = engine
         self.image = image
@@ -114,7 +118,9 @@ class SandboxDriver(OpencodeDriver):
 
     def _write_env_file(self) -> None:
         persist = "/persist"
+        store = self._child_env.for_container() if self._child_env is not None else {}
         lines = {
+            **store,  # the user's variables; ours below win (the store holds no OPENCODE_* key anyway)
             "OPENCODE_SERVER_USERNAME": self._credentials[0],
             "OPENCODE_SERVER_PASSWORD": self._credentials[1],
             "OPENCODE_DISABLE_AUTOUPDATE": "1",
@@ -148,7 +154,9 @@ class SandboxDriver(OpencodeDriver):
             mounts=self._mounts,
             policy=policy,
         )
-        return SpawnSpec(name="opencode", argv=tuple(self.engine.run_argv(spec)), env=self._env, cwd=self.workspace)
+        return SpawnSpec(
+            name="opencode", argv=tuple(self.engine.run_argv(spec)), env=self.spawn_env(), cwd=self.workspace
+        )
 
     def mark_running(self, running: bool) -> None:
         super().mark_running(running)
