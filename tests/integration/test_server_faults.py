@@ -95,6 +95,7 @@ def test_opencode_that_fails_to_start_reports_its_last_output(tmp_path: Path, wo
     assert done.returncode == 1
     assert "opencode did not start: exited with code 7" in done.stderr
     assert "fatal: cannot load config" in done.stderr
+    assert "hint: `openwork doctor`" in done.stderr and "openwork logs --service opencode" in done.stderr
     assert "Traceback" not in done.stderr
 
 

@@ -37,6 +37,8 @@ def test_overview_fits_80_columns_and_shows_every_service_and_url() -> None:
     assert "up 1m00s" in text and "up 2m00s" in text  # the server, then opencode
     assert "4242" in text and ":4096" in text and "v1.18.33" in text and "↻2" in text
     assert "last exit: exited with code 1" in text
+    server_line = next(line for line in lines if line.lstrip("●◐↻✖○◌·? ").startswith("server"))
+    assert ":8787" in server_line  # the server's own port, from its URL (was ":-")
 
 
 def test_the_token_is_hidden_until_revealed() -> None:

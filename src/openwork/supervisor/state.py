@@ -209,9 +209,10 @@ def give_up_error(name: str, exit_info: ExitInfo, limit: str | None) -> Supervis
     with its last output."""
     tail = "\n".join(f"  {line}" for line in exit_info.last_lines[-10:])
     last = f"\nlast output:\n{tail}" if tail else ""
+    hint = f"`openwork doctor` checks what a start needs; `openwork logs --service {name}` shows all of its output"
     if limit is not None:
-        return GaveUp(f"{name} failed {limit}; giving up ({exit_info.reason}){last}")
-    return StartTimeout(f"{name} did not start: {exit_info.reason}{last}")
+        return GaveUp(f"{name} failed {limit}; giving up ({exit_info.reason}){last}", hint=hint)
+    return StartTimeout(f"{name} did not start: {exit_info.reason}{last}", hint=hint)
 
 
 def restart_outcome(state: ServiceState, *, stopping: bool, supervised: bool) -> RestartOutcome:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 __all__ = ["LEVELS", "DashboardState", "LogFilter", "Service"]
 
@@ -85,6 +86,13 @@ class DashboardState:
         self.workspace = str(server.get("workspace", ""))
         self.openwork_url = str(server.get("url") or self.openwork_url)
         self.services = [Service.from_api(s) for s in data.get("services", [])]
+
+    def server_port(self) -> int | None:
+        """The port the server listens on, read from its URL."""
+        try:
+            return urlsplit(self.openwork_url).port
+        except ValueError:
+            return None
 
     def opencode_url(self) -> str | None:
         return next((s.url for s in self.services if s.name == "opencode"), None)

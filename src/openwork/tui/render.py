@@ -88,7 +88,7 @@ def render_overview(state: DashboardState, width: int = 80, now: float | None = 
         "server",
         "running" if state.reachable else "stopped",
         state.server_pid,
-        None,
+        state.server_port(),
         state.server_version or None,
         state.server_started_at,
         0,
