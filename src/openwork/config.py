@@ -25,7 +25,7 @@ from openwork.constants import (
     LOOPBACK,
 )
 from openwork.errors import ConfigError
-from openwork.paths import DataDir, default_data_dir
+from openwork.paths import DataDir, default_data_dir, user_sidecar_dir
 from openwork.supervisor.policy import RestartPolicy, RestartWindow
 
 if TYPE_CHECKING:  # the resolver's imports stay off the thin CLI's path
@@ -154,7 +154,7 @@ class ServerConfig:
 
     @property
     def sidecar_dir(self) -> Path:
-        return self.sidecars.sidecar_dir if self.sidecars is not None else self.dirs.sidecars
+        return self.sidecars.sidecar_dir if self.sidecars is not None else user_sidecar_dir()
 
     def sidecar_settings(self) -> SidecarSettings:
         from openwork.sidecars.resolver import SidecarSettings

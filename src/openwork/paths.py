@@ -15,6 +15,7 @@ __all__ = [
     "platform_data_dir",
     "sandbox_allowlist_path",
     "user_config_dir",
+    "user_sidecar_dir",
 ]
 
 APP_NAME = "openwork-orchestrator"
@@ -38,6 +39,13 @@ def platform_data_dir() -> Path:
     import platformdirs
 
     return platformdirs.user_data_path(APP_NAME, appauthor=False)
+
+
+def user_sidecar_dir() -> Path:
+    """The verified binary cache every data dir shares, unless ``--sidecar-dir`` says otherwise: the
+    default data dir's ``sidecars`` (the original's place), so a new data dir never downloads opencode
+    again and caches made before this default keep serving."""
+    return Path.home() / ".openwork" / APP_NAME / "sidecars"
 
 
 def sandbox_allowlist_path() -> Path:
@@ -96,11 +104,6 @@ class DataDir:
     @property
     def db(self) -> Path:
         return self.root / "openwork.db"
-
-    @property
-    def sidecars(self) -> Path:
-        """The verified binary cache, unless ``--sidecar-dir`` says otherwise."""
-        return self.root / "sidecars"
 
     @property
     def client_token(self) -> Path:

@@ -106,9 +106,11 @@ def start_daemon(
     extra_args: Sequence[str] = (),
     timeout: float = DAEMON_START_TIMEOUT,
     extra_env: Mapping[str, str] | None = None,
+    quiet: bool = False,
 ) -> dict[str, Any]:
     """Start the daemon, or reuse a healthy one. Returns its status plus ``reused``. ``extra_env``: set in
-    the daemon's environment on top of ours (what it reads from there only, e.g. its CORS origins)."""
+    the daemon's environment on top of ours (what it reads from there only, e.g. its CORS origins).
+    ``timeout`` is for the daemon to be healthy; a first download of opencode happens before it, here."""
     ensure_private_dir(data_dir)
     if _live_server(data_dir) is not None:
         if _healthy(find_target(url=None, token=None, data_dir=data_dir)) is not None:
@@ -116,6 +118,7 @@ def start_daemon(
         # Alive but not healthy (opencode still starting, or restarting): give it the same deadline.
         return {**_wait_healthy(data_dir, None, timeout, _paths(data_dir)[1]), "reused": True}
     _clean_stale(data_dir)
+    prefetch_opencode(extra_args, quiet=quiet)
     record_path, log_file = _paths(data_dir)
     ensure_private_dir(log_file.parent)
     argv = [sys.executable, "-m", "openwork", "daemon", "run", "--port", str(port), "--data-dir", str(data_dir)]
@@ -142,6 +145,28 @@ def start_daemon(
         ),
     )
     return {**_wait_healthy(data_dir, proc, timeout, log_file), "reused": False}
+
+
+def prefetch_opencode(extra_args: Sequence[str], *, quiet: bool) -> None:
+    """Resolve the daemon's opencode in this process first, with its arguments and environment: a first
+    download shows its progress and fails only when it stalls (the download's own read timeout), instead
+    of running out the daemon's health deadline behind a download nobody sees. Then the daemon finds it
+    in the cache."""
+    import click
+
+    from openwork.cli.options import sidecar_options
+    from openwork.cli.progress import TerminalProgress
+    from openwork.cli.serveconfig import sidecar_settings
+    from openwork.sidecars.resolver import Resolver
+
+    @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+    @sidecar_options
+    def flags(**_: Any) -> None:
+        """The daemon's sidecar flags, parsed as `daemon run` parses them (env included)."""
+
+    values = flags.make_context("daemon run", list(extra_args)).params
+    with TerminalProgress(quiet=quiet) as progress:
+        Resolver(sidecar_settings(values), progress).resolve("opencode")
 
 
 def _wait_healthy(

@@ -64,7 +64,7 @@ def _settings(values: Mapping[str, Any], *, show_cmdline: bool) -> DoctorSetting
     data_dir: Path | None = values["data_dir"]
     return DoctorSettings(
         data_dir=DataDir.at(data_dir).root,
-        sidecars=sidecar_settings(values, data_dir),
+        sidecars=sidecar_settings(values),
         port=values["port"],
         opencode_port=values["opencode_port"],
         show_cmdline=show_cmdline,

@@ -129,7 +129,8 @@ sidecar_dir_option = click.option(
     "--sidecar-dir",
     type=DIR,
     envvar="OPENWORK_SIDECAR_DIR",
-    help="Verified binary cache. [default: <data dir>/sidecars; env OPENWORK_SIDECAR_DIR]",
+    help="Verified binary cache. [default: ~/.openwork/openwork-orchestrator/sidecars, shared by every data dir;"
+    " env OPENWORK_SIDECAR_DIR]",
 )
 
 

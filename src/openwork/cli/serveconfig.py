@@ -11,7 +11,7 @@ from openwork.auth.credentials import OpencodeLogin
 from openwork.config import ServerConfig, new_run_id, parse_size
 from openwork.envstore import env_store_path
 from openwork.errors import ConfigError
-from openwork.paths import DataDir
+from openwork.paths import DataDir, user_sidecar_dir
 from openwork.sidecars.resolver import SidecarSettings
 from openwork.supervisor.policy import RestartPolicy, RestartWindow
 
@@ -23,14 +23,14 @@ CORS_ENV = "OPENWORK_CORS_ORIGINS"  # `daemon run` has no --cors of ours (see cl
 BUNDLED_ENV = "OPENWORK_BUNDLED_SIDECARS_DIR"  # where a package ships its sidecars (no flag: a packager's knob)
 
 
-def sidecar_dir_for(data_dir: Path | None, sidecar_dir: Path | None) -> Path:
-    """``--sidecar-dir`` (or ``OPENWORK_SIDECAR_DIR``), else ``<data dir>/sidecars``."""
+def sidecar_dir_for(sidecar_dir: Path | None) -> Path:
+    """``--sidecar-dir`` (or ``OPENWORK_SIDECAR_DIR``), else the per-user cache every data dir shares."""
     if sidecar_dir:
         return sidecar_dir.expanduser().absolute()
-    return DataDir.at(data_dir).sidecars
+    return user_sidecar_dir()
 
 
-def sidecar_settings(values: Mapping[str, Any], data_dir: Path | None) -> SidecarSettings:
+def sidecar_settings(values: Mapping[str, Any]) -> SidecarSettings:
     """The values of ``sidecar_options`` as resolver settings."""
 
     def explicit(key: str) -> Path | None:
@@ -38,7 +38,7 @@ def sidecar_settings(values: Mapping[str, Any], data_dir: Path | None) -> Sideca
 
     manifest = values["sidecar_manifest"]
     return SidecarSettings(
-        sidecar_dir=sidecar_dir_for(data_dir, values["sidecar_dir"]),
+        sidecar_dir=sidecar_dir_for(values["sidecar_dir"]),
         opencode_source=values["opencode_source"],
         sidecar_source=values["sidecar_source"],
         allow_external=bool(values["allow_external"]),
@@ -76,7 +76,7 @@ def server_config(values: Mapping[str, Any]) -> ServerConfig:
         register_workspace=workspace is not None,
         data_dir=root,
         port=values["port"],
-        sidecars=sidecar_settings(values, data_dir),
+        sidecars=sidecar_settings(values),
         opencode_port=values["opencode_port"],
         opencode_port_fixed=bool(values.get("opencode_port_fixed")),
         opencode_host=_opencode_host(values.get("opencode_host")),

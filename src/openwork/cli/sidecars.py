@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from openwork.cli.options import data_dir_option, json_option, sidecar_dir_option, sidecar_options
+from openwork.cli.options import json_option, sidecar_dir_option, sidecar_options
 from openwork.cli.output import emit
 from openwork.cli.progress import TerminalProgress
 from openwork.cli.serveconfig import sidecar_dir_for, sidecar_settings
@@ -22,7 +22,7 @@ __all__ = ["sidecars_group"]
 
 @click.group("sidecars")
 def sidecars_group() -> None:
-    """The binaries the stack runs, verified into a cache under the data dir.
+    """The binaries the stack runs, verified into a cache every data dir shares.
 
     \b
     openwork sidecars fetch opencode                  pinned opencode for this machine
@@ -35,14 +35,11 @@ def sidecars_group() -> None:
 @click.argument("component", type=click.Choice(sorted(COMPONENTS)))
 @click.option("--version", "version", help="Version to fetch [default: the pinned one, or the manifest's].")
 @click.option("--target", type=click.Choice(KNOWN_TARGETS), help="Target triple [default: this machine].")
-@data_dir_option
 @sidecar_options
 @json_option
-def fetch_cmd(
-    component: str, version: str | None, target: str | None, data_dir: Path | None, json_output: bool, **flags: Any
-) -> None:
+def fetch_cmd(component: str, version: str | None, target: str | None, json_output: bool, **flags: Any) -> None:
     """Fetch COMPONENT into the cache (or find it there), verified, and print where it is."""
-    settings = sidecar_settings(flags, data_dir)
+    settings = sidecar_settings(flags)
     with TerminalProgress(quiet=json_output) as progress:
         resolved = Resolver(settings, progress).resolve(component, version=version, target=target)
     data = {**resolved.to_json(), "pinned": resolved.version}
@@ -55,12 +52,11 @@ def fetch_cmd(
 
 
 @sidecars_group.command("list")
-@data_dir_option
 @sidecar_dir_option
 @json_option
-def list_cmd(data_dir: Path | None, sidecar_dir: Path | None, json_output: bool) -> None:
+def list_cmd(sidecar_dir: Path | None, json_output: bool) -> None:
     """Show the cached binaries (no hashing: use `verify` for that)."""
-    root = _root(data_dir, sidecar_dir)
+    root = sidecar_dir_for(sidecar_dir)
     entries = [
         {**e.to_json(), "pinned": COMPONENTS[e.component].pinned == e.version if e.component in COMPONENTS else False}
         for e in cache.list_entries(root)
@@ -77,12 +73,11 @@ def list_cmd(data_dir: Path | None, sidecar_dir: Path | None, json_output: bool)
 
 
 @sidecars_group.command("verify")
-@data_dir_option
 @sidecar_dir_option
 @json_option
-def verify_cmd(data_dir: Path | None, sidecar_dir: Path | None, json_output: bool) -> None:
+def verify_cmd(sidecar_dir: Path | None, json_output: bool) -> None:
     """Re-hash every cached binary against its record. Exit 1 if any fails (it is re-fetched on next use)."""
-    root = _root(data_dir, sidecar_dir)
+    root = sidecar_dir_for(sidecar_dir)
     results = []
     for entry in cache.list_entries(root):
         ok = cache.verify(entry.path) is not None
@@ -100,13 +95,12 @@ def verify_cmd(data_dir: Path | None, sidecar_dir: Path | None, json_output: boo
 
 
 @sidecars_group.command("prune")
-@data_dir_option
 @sidecar_dir_option
 @click.option("--keep", multiple=True, metavar="COMPONENT@VERSION", help="Also keep this version (repeatable).")
 @json_option
-def prune_cmd(data_dir: Path | None, sidecar_dir: Path | None, keep: tuple[str, ...], json_output: bool) -> None:
+def prune_cmd(sidecar_dir: Path | None, keep: tuple[str, ...], json_output: bool) -> None:
     """Remove cached versions other than the pinned ones (and --keep)."""
-    root = _root(data_dir, sidecar_dir)
+    root = sidecar_dir_for(sidecar_dir)
     keep_map: dict[str, set[str]] = {name: {spec.pinned} if spec.pinned else set() for name, spec in COMPONENTS.items()}
     for item in keep:
         name, sep, version = item.partition("@")
@@ -118,7 +112,3 @@ def prune_cmd(data_dir: Path | None, sidecar_dir: Path | None, keep: tuple[str, 
         "\n".join(f"  removed {e['component']} {e['version']} {e['target']}" for e in removed) or "  nothing to prune"
     )
     emit({"sidecarDir": str(root), "removed": removed}, as_json=json_output, text=text)
-
-
-def _root(data_dir: Path | None, sidecar_dir: Path | None) -> Path:
-    return sidecar_dir_for(data_dir, sidecar_dir)
