@@ -35,6 +35,7 @@ __all__ = [
     "DEFAULT_STOP_TIMEOUT",
     "DEFAULT_VERSION_TIMEOUT",
     "HTTP_SHUTDOWN_TIMEOUT",
+    "LOG_CONSOLE_ENV",
     "LOOPBACK",
     "MAX_TOKEN_CHARS",
 ]
@@ -71,6 +72,7 @@ BACKGROUND_NICENESS = 10
 DEFAULT_HTTP_TIMEOUT = 10.0  # CLI -> server requests
 DEFAULT_LOG_RING_LINES = 800  # per service, as the original TUI
 DEFAULT_LOG_FILE_MAX_BYTES = 10 * 1024 * 1024  # the log file rotates past this...
+LOG_CONSOLE_ENV = "OPENWORK_LOG_CONSOLE"  # the console's least level (no flag: `daemon start` sets it)
 DEFAULT_LOG_FILE_BACKUPS = 5  # ...keeping this many older files: at most 60 MiB of logs
 DEFAULT_MAX_LINE_BYTES = 64 * 1024  # a longer child output line is cut here
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024  # JSON request bodies

@@ -15,12 +15,14 @@ import os
 import re
 from pathlib import Path
 
-from openwork.errors import ConfigError, ValidationError
-from openwork.store.atomic import write_atomic
+from openwork.errors import ConfigError, StoreError, ValidationError
+from openwork.store.atomic import read_regular, write_atomic
 
 __all__ = [
     "MAX_ENTRIES",
     "MAX_VALUE_CHARS",
+    "REFUSED_NAMES",
+    "REFUSED_PREFIXES",
     "RESERVED_PREFIXES",
     "env_store_path",
     "load_env_store",
@@ -29,6 +31,10 @@ __all__ = [
 ]
 
 RESERVED_PREFIXES = ("OPENWORK_", "OPENCODE_")
+# What changes how a program loads or what engine it drives, rather than what it does: a value here would
+# run code in our children before their own (a host token could then reach past a sandbox). Refused.
+REFUSED_PREFIXES = ("LD_", "DYLD_", "CONTAINERS_", "DOCKER_")
+REFUSED_NAMES = frozenset({"NODE_OPTIONS", "BUN_OPTIONS", "CONTAINER_HOST", "PYTHONPATH", "PYTHONSTARTUP"})
 MAX_ENTRIES = 256
 MAX_VALUE_CHARS = 32_768
 MAX_FILE_BYTES = 1024 * 1024
@@ -52,6 +58,8 @@ def validate_env(values: object) -> dict[str, str]:
             raise ValidationError(f"{key!r} is not an environment variable name (letters, digits, _)")
         if key.upper().startswith(RESERVED_PREFIXES):
             raise ValidationError(f"{key}: OPENWORK_* and OPENCODE_* are the server's own settings, not the store's")
+        if key.upper().startswith(REFUSED_PREFIXES) or key.upper() in REFUSED_NAMES:
+            raise ValidationError(f"{key}: changes how programs load (not allowed in the env store)")
         if not isinstance(value, str):
             raise ValidationError(f"{key}: the value must be a string")
         if any(c in value for c in "\x00\r\n") or len(value) > MAX_VALUE_CHARS:
@@ -64,19 +72,16 @@ def validate_env(values: object) -> dict[str, str]:
 
 
 def load_env_store(path: Path | None = None) -> dict[str, str]:
-    """The store's values; ``{}`` when there is no store. A file that is not a valid store is a
-    ``ConfigError`` naming it (the caller decides whether to keep its last good values)."""
+    """The store's values; ``{}`` when there is no store. A file that is not a valid store (or not a
+    regular file, or a symlink) is a ``ConfigError`` naming it; the caller decides whether to keep its last
+    good values. A store others may read is made 0600."""
     path = path or env_store_path()
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
-    except FileNotFoundError:
+        raw = read_regular(path, max_bytes=MAX_FILE_BYTES, private=True)
+    except StoreError as exc:
+        raise ConfigError(f"the env store is not usable: {exc.message}") from None
+    if raw is None:
         return {}
-    except OSError as exc:
-        raise ConfigError(f"cannot read the env store {path}: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "rb") as handle:
-        raw = handle.read(MAX_FILE_BYTES + 1)
-    if len(raw) > MAX_FILE_BYTES:
-        raise ConfigError(f"the env store {path} is larger than {MAX_FILE_BYTES} bytes")
     try:
         return validate_env(json.loads(raw.decode("utf-8")))
     except (ValueError, ValidationError) as exc:

@@ -12,14 +12,14 @@ import json
 import os
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 from openwork.constants import DEFAULT_LOG_FILE_BACKUPS, DEFAULT_LOG_FILE_MAX_BYTES
 
-__all__ = ["LogFileSettings", "RotatingLog", "log_files", "read_records", "record_time"]
+__all__ = ["LogFileSettings", "RotatingLog", "iter_records", "log_files", "read_records", "record_time"]
 
 _FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
@@ -31,10 +31,14 @@ class LogFileSettings:
     backups: int = DEFAULT_LOG_FILE_BACKUPS
 
 
-def log_files(path: Path, backups: int = DEFAULT_LOG_FILE_BACKUPS) -> list[Path]:
-    """The live file and its rotated copies that exist, oldest first."""
-    rotated = [path.with_name(f"{path.name}.{n}") for n in range(backups, 0, -1)]
-    return [p for p in [*rotated, path] if p.is_file()]
+def log_files(path: Path) -> list[Path]:
+    """The live file and its rotated copies (``.1``, ``.2``, … whatever count the server kept), oldest first."""
+    rotated = []
+    for candidate in path.parent.glob(path.name + ".*"):
+        suffix = candidate.name[len(path.name) + 1 :]
+        if suffix.isdigit():
+            rotated.append((int(suffix), candidate))
+    return [p for _, p in sorted(rotated, reverse=True)] + ([path] if path.exists() else [])
 
 
 class RotatingLog:
@@ -46,15 +50,31 @@ class RotatingLog:
         self._lock = threading.Lock()
         self._file: TextIO | None = None
         self._size = 0
+        self._inode = 0
 
     def _open(self) -> TextIO:
         path = self.settings.path
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(path, _FLAGS, 0o600)
-        os.fchmod(fd, 0o600)
-        handle = os.fdopen(fd, "a", encoding="utf-8")
-        self._size = os.fstat(fd).st_size
+        try:
+            os.fchmod(fd, 0o600)
+            info = os.fstat(fd)
+            handle = os.fdopen(fd, "a", encoding="utf-8")
+        except BaseException:
+            os.close(fd)
+            raise
+        self._inode, self._size = info.st_ino, info.st_size
+        if self._size and _last_byte(path) != b"\n":
+            handle.write("\n")  # a line torn by a crash ends here, not inside the next record
+            self._size += 1
         return handle
+
+    def _replaced(self) -> bool:
+        """Whether the live path is no longer our file (another process rotated it meanwhile)."""
+        try:
+            return os.stat(self.settings.path).st_ino != self._inode
+        except OSError:
+            return True
 
     def _rotate(self) -> None:
         if self._file is not None:
@@ -78,7 +98,10 @@ class RotatingLog:
                 if self._file is None:
                     self._file = self._open()
                 if self._size and self._size + size > self.settings.max_bytes:
-                    self._rotate()
+                    if self._replaced():  # rotated by someone else: write to the new file, do not rotate it
+                        self.close_quietly()
+                    else:
+                        self._rotate()
                     self._file = self._open()
                 self._file.write(data)
                 self._file.flush()
@@ -98,29 +121,32 @@ class RotatingLog:
 
 
 def read_records(
-    path: Path, *, backups: int = DEFAULT_LOG_FILE_BACKUPS, last: int | None = None
+    path: Path, *, last: int | None = None, keep: Callable[[dict[str, Any]], bool] | None = None
 ) -> list[dict[str, Any]]:
-    """The records of the live file and its rotated copies, oldest first (``last``: only the newest N).
-    A line that is not a JSON object (a torn write at a crash) is skipped."""
-    keep: deque[dict[str, Any]] = deque(maxlen=last)
-    for record in _records(log_files(path, backups)):
-        keep.append(record)
-    return list(keep)
+    """The records of the live file and its rotated copies, oldest first: only those ``keep`` accepts,
+    only the newest ``last`` of them (memory stays bounded by ``last``, not by the files' size). A line
+    that is not a JSON object (a torn write at a crash) is skipped; a symlink is never followed."""
+    found: deque[dict[str, Any]] = deque(maxlen=last)
+    for record in iter_records(log_files(path)):
+        if keep is None or keep(record):
+            found.append(record)
+    return list(found)
 
 
-def _records(files: list[Path]) -> Iterator[dict[str, Any]]:
+def iter_records(files: list[Path]) -> Iterator[dict[str, Any]]:
     for file in files:
         try:
-            with file.open(encoding="utf-8", errors="replace") as handle:
-                for line in handle:
-                    try:
-                        record = json.loads(line)
-                    except ValueError:
-                        continue
-                    if isinstance(record, dict):
-                        yield record
+            fd = os.open(file, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:
             continue
+        with os.fdopen(fd, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(record, dict):
+                    yield record
 
 
 def record_time(record: dict[str, Any]) -> float:
@@ -129,3 +155,14 @@ def record_time(record: dict[str, Any]) -> float:
         return int(record.get("timeUnixNano", 0)) / 1e9
     except (TypeError, ValueError):
         return 0.0
+
+
+def _last_byte(path: Path) -> bytes:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return b"\n"
+    try:
+        return os.pread(fd, 1, max(0, os.fstat(fd).st_size - 1))
+    finally:
+        os.close(fd)

@@ -28,6 +28,7 @@ __all__ = ["LogEntry", "LogHub", "Redactor", "configure_logging", "get_hub"]
 REDACTED = "[REDACTED]"
 _SENSITIVE_KEYS = ("token", "password", "secret", "authorization")
 _LEVELS = {"debug": "DEBUG", "info": "INFO", "warning": "WARN", "error": "ERROR", "critical": "FATAL"}
+_RANK = {"DEBUG": 0, "INFO": 1, "WARN": 2, "ERROR": 3, "FATAL": 4}
 
 
 class Redactor:
@@ -83,8 +84,12 @@ class LogHub:
         run_id: str = "",
         stream: TextIO | None = None,
         file: RotatingLog | None = None,
+        console_level: str = "INFO",
     ) -> None:
+        """``console_level``: the least severe level the console (``stream``) shows; the log file, the
+        rings and ``/system/logs`` keep every line whatever it is."""
         self.fmt: LogFormat = fmt
+        self._console_rank = _RANK.get(console_level.upper(), 1)
         self.run_id = run_id
         self.stream = stream
         self.file = file  # every line also goes here as a JSON record (the log file), whatever ``fmt`` is
@@ -123,7 +128,8 @@ class LogHub:
         level = "ERROR" if stream == "stderr" and "error" in clean.lower() else "INFO"
         self._remember(service, level, clean, stream)
         self._to_file(service=service, body=clean, level=level, attributes={"stream": stream})
-        self._write(self._render(service=service, body=clean, level=level, attributes={"stream": stream}))
+        if _RANK.get(level, 1) >= self._console_rank:
+            self._write(self._render(service=service, body=clean, level=level, attributes={"stream": stream}))
 
     def event(self, _logger: Any, name: str, event: MutableMapping[str, Any]) -> str:
         """structlog final processor: render one of our own events."""
@@ -139,12 +145,14 @@ class LogHub:
         self._to_file(
             service="openwork", body=message, level=level, attributes={k: v for k, v in event.items() if k != "level"}
         )
+        if _RANK.get(level, 1) < self._console_rank:
+            raise structlog.DropEvent
         if self.fmt == "pretty":
             if level in ("WARN", "ERROR", "FATAL"):
                 text = f"{level.lower()}: {text}"
-            return f"[openwork] {text}"
+            return self.redactor(f"[openwork] {text}")  # nested values escaped the key-by-key processor
         event.pop("level", None)
-        return self._render(service="openwork", body=message, level=level, attributes=event)
+        return self.redactor(self._render(service="openwork", body=message, level=level, attributes=event))
 
     def _json(self, *, service: str, body: str, level: str, attributes: MutableMapping[str, Any]) -> str:
         """One OTel-shaped JSON record: the ``--log-format json`` line and the log file's."""
@@ -164,7 +172,7 @@ class LogHub:
 
     def _to_file(self, *, service: str, body: str, level: str, attributes: MutableMapping[str, Any]) -> None:
         if self.file is not None:
-            self.file.write(self._json(service=service, body=body, level=level, attributes=attributes))
+            self.file.write(self.redactor(self._json(service=service, body=body, level=level, attributes=attributes)))
 
     def close(self) -> None:
         """Close the log file (the console stream is not ours)."""
@@ -210,12 +218,14 @@ def configure_logging(
     verbose: bool = False,
     stream: TextIO | None = None,
     log_file: LogFileSettings | None = None,
+    console_level: str = "INFO",
 ) -> LogHub:
     """Point structlog and child output at one hub (and the log file, when given). Returns the hub (also
     ``get_hub()``)."""
     global _hub
     _hub.close()  # a hub configured before (tests configure several in one process) lets go of its file
-    _hub = LogHub(fmt=fmt, run_id=run_id, stream=stream, file=RotatingLog(log_file) if log_file else None)
+    file = RotatingLog(log_file) if log_file else None
+    _hub = LogHub(fmt=fmt, run_id=run_id, stream=stream, file=file, console_level=console_level)
     hub = _hub
 
     def _emit(_logger: Any, name: str, event: MutableMapping[str, Any]) -> str:

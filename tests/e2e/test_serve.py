@@ -75,6 +75,18 @@ def test_killed_opencode_is_restarted_and_sigterm_exits_143(real_server: Callabl
     assert seen & {"crashed", "restart_scheduled", "starting"}, seen
     assert data["restarts"] == 1
     assert data["lastExit"]["signal"] == "SIGKILL"  # type: ignore[index]
+    # The exit's lines are opencode's log: the host reads them, the client token (not the host) does not.
+    assert data["lastExit"]["lastLines"] == [] and data["lastExit"]["output"]["combined"] == []  # type: ignore[index]
+    with server.client(token=server.info["hostToken"]) as host:
+        for path in ("/system/opencode/health", "/system/status"):
+            answer = host.get(path).json()["data"]
+            exit_info = answer["lastExit"] if path.endswith("health") else answer["services"][0]["lastExit"]
+            assert exit_info["lastLines"] and exit_info["output"]["totalLines"] == len(exit_info["lastLines"])
+    with server.client() as client:
+        status = client.get("/system/status").json()["data"]
+        summary = client.get("/system/runtime/summary").json()["data"]
+    assert status["services"][0]["lastExit"]["lastLines"] == [] and status["database"]["path"] == ""
+    assert summary["services"][0]["lastExit"]["lastLines"] == [] and summary["opencode"]["lastExit"]["lastLines"] == []
     assert not pid_alive(first_pid)
     second_pid = data["pid"]
     server.signal(signal.SIGTERM)

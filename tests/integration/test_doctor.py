@@ -71,14 +71,22 @@ def test_doctor_counts_the_running_server_as_ours(tmp_path: Path, workspace: Pat
     assert checks["port"]["status"] == "ok" and "used by the running openwork server" in checks["port"]["detail"]
     assert checks["server"]["status"] == "ok"
     assert checks["opencode"]["status"] == "warn" and "0.0.0-fake" in checks["opencode"]["detail"]
-    # and its bundle carries the server's runtime summary, with none of its tokens
+    # and its bundle carries the server's runtime summary, with none of its tokens: the host and client
+    # tokens, tokens minted through the API (and used, so the log saw them at work)
+    minted = []
+    with server.client(token=server.info["hostToken"]) as host:
+        for scope in ("viewer", "collaborator"):
+            minted.append(host.post("/tokens", json={"scope": scope, "label": f"for {scope}"}).json()["data"]["token"])
+    for token in minted:
+        with server.client(token=token) as client:
+            assert client.get("/system/status").status_code == 200
     bundle = tmp_path / "bundle.zip"
     done = run("diagnose", "--output", str(bundle), *flags)
     assert done.returncode == 0, done.stderr
     members = read_zip(bundle)
     assert "skipped" not in json.loads(members["runtime-summary.json"])
     assert "state/server.json" in members
-    secrets = [server.info["clientToken"], DataDir.at(None).host_token.read_text().strip()]
+    secrets = [server.info["clientToken"], DataDir.at(None).host_token.read_text().strip(), *minted]
     leaks(members, secrets)
 
 
@@ -101,7 +109,8 @@ def test_diagnose_bundles_the_expected_files_with_every_secret_redacted(tmp_path
     dirs.host_token.write_text("host-token-value-def456\n")
     (data / "openwork-orchestrator-auth.json").write_text(json.dumps({"opencodePassword": "pw-secret-456"}))
     store = tmp_path / "env.json"
-    store.write_text(json.dumps({"MY_API_KEY": "sk-secret-value-123"}))
+    # CI=true: a short everyday value is no secret, and redacting "true" would break every JSON member
+    store.write_text(json.dumps({"MY_API_KEY": "sk-secret-value-123", "CI": "true"}))
     dirs.state.mkdir()
     dirs.daemon_record.write_text(json.dumps({"pid": 1, "hostToken": "host-token-value-def456"}))
     logs = data / "logs"
@@ -142,6 +151,9 @@ def test_diagnose_bundles_the_expected_files_with_every_secret_redacted(tmp_path
         "sk-x",
     ]
     leaks(members, secrets)
+    for name, text in members.items():
+        if name.endswith(".json"):
+            json.loads(text)  # still JSON after redaction
     lines = [json.loads(line) for line in members["logs.jsonl"].splitlines()]
     assert [r["timeUnixNano"] for r in lines] == ["1", "2", "3"]
     assert lines[1]["body"] == "minted [REDACTED] for a viewer"

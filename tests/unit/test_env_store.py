@@ -23,6 +23,10 @@ from openwork.runtime.childenv import ChildEnv, with_loopback_exempt, with_tool_
         ({"A=B": "x"}, "not an environment variable name"),
         ({"KEY": 1}, "must be a string"),
         ({"KEY": "line\nOPENCODE_SERVER_PASSWORD=x"}, "line break"),
+        ({"LD_PRELOAD": "/tmp/x.so"}, "how programs load"),
+        ({"NODE_OPTIONS": "--require /tmp/x.js"}, "how programs load"),
+        ({"DOCKER_HOST": "tcp://elsewhere"}, "how programs load"),
+        ({"CONTAINERS_CONF": "/tmp/c.conf"}, "how programs load"),
         (["KEY"], "JSON object"),
     ],
 )
@@ -60,8 +64,35 @@ def test_a_symlinked_store_is_not_followed(tmp_path: Path) -> None:
     real.write_text(json.dumps({"KEY": "v"}))
     link = tmp_path / "env.json"
     link.symlink_to(real)
-    with pytest.raises(ConfigError, match="cannot read"):
+    with pytest.raises(ConfigError, match="symlink"):
         load_env_store(link)
+
+
+def test_a_store_that_is_a_folder_is_a_clear_error_and_leaks_nothing(tmp_path: Path) -> None:
+    folder = tmp_path / "env.json"
+    folder.mkdir()
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        with pytest.raises(ConfigError, match="not a regular file"):
+            load_env_store(folder)
+    assert len(os.listdir("/proc/self/fd")) == before
+    env = ChildEnv(folder, home=tmp_path)
+    assert env.store() == {} and env.error is not None  # spawns go on, with no store
+
+
+def test_a_loose_store_is_made_private_when_read(tmp_path: Path) -> None:
+    path = tmp_path / "env.json"
+    path.write_text(json.dumps({"KEY": "v"}))
+    path.chmod(0o644)
+    assert load_env_store(path) == {"KEY": "v"} and path.stat().st_mode & 0o777 == 0o600
+
+
+def test_store_values_are_told_to_the_log_redactor(tmp_path: Path) -> None:
+    store = tmp_path / "env.json"
+    store.write_text(json.dumps({"MY_API_KEY": "sk-long-secret-value"}))
+    told: list[str] = []
+    ChildEnv(store, home=tmp_path, redact=lambda *values: told.extend(values)).store()
+    assert told == ["sk-long-secret-value"]
 
 
 def test_children_get_the_store_tool_folders_and_direct_loopback(tmp_path: Path) -> None:

@@ -43,7 +43,10 @@ async def summary(request: Request, ctx: Ctx, caller: Reader) -> Envelope[Runtim
         "router": v2view.router_health(ctx, output=output),
         "target": current_target(),
     }
-    return ok(request, RuntimeSummary.model_validate({**ctx.runtime.summary(), **v2}))
+    answer = RuntimeSummary.model_validate({**ctx.runtime.summary(), **v2})
+    if not output:  # the last exits' lines are the services' log too
+        answer = answer.model_copy(update={"services": [s.without_output() for s in answer.services]})
+    return ok(request, answer)
 
 
 async def versions(request: Request, ctx: Ctx, _reader: Reader) -> Envelope[Versions]:

@@ -25,13 +25,21 @@ from openwork.api.models.system import (
     SystemStatus,
 )
 from openwork.api.sse import event_stream, format_event
+from openwork.auth.principal import Principal
 from openwork.errors import NotFoundError
 from openwork.supervisor.state import ServiceState
+from openwork.supervisor.statusinfo import ServiceStatusInfo
 from openwork.wire import iso
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/system", tags=["system"])
+
+
+def _for(caller: Principal, info: ServiceStatusInfo) -> ServiceStatusInfo:
+    """A service's status as ``caller`` may see it: its last output is its log, which only the host reads
+    (``/system/logs``); a viewer or a workspace-limited token must not learn other workspaces from it."""
+    return info if caller.is_host else info.without_output()
 
 
 @router.get("/health", response_model=Envelope[Health])
@@ -74,14 +82,14 @@ async def status(request: Request, ctx: Ctx, caller: Reader) -> Envelope[SystemS
         SystemStatus(
             healthy=all(s.state is ServiceState.RUNNING for s in statuses if s.required),
             server=server,
-            services=[s.model() for s in statuses],
+            services=[_for(caller, s.model()) for s in statuses],
             version=ctx.version,
             environment="production",
             started_at=iso(ctx.started_at),
             uptime_ms=v2view.uptime_ms(ctx),
             auth=v2view.auth_summary(caller),
             capabilities=v2view.capabilities(caller),
-            database=v2view.database_status(ctx, disclose=unlimited),
+            database=v2view.database_status(ctx, disclose=caller.is_host),
             registry=await v2view.registry_summary(ctx, caller),
             runtime=v2view.runtime_view(ctx),
         ),
@@ -92,16 +100,18 @@ async def status(request: Request, ctx: Ctx, caller: Reader) -> Envelope[SystemS
 async def opencode_health(request: Request, ctx: Ctx, caller: Reader) -> Envelope[OpencodeHealth]:
     probed = await ctx.health.opencode()
     v2 = v2view.opencode_health(ctx, output=caller.is_host)
-    return ok(request, OpencodeHealth(**{**dict(v2), **dict(probed.status.model())}, healthy=probed.healthy))
+    status = _for(caller, probed.status.model())
+    return ok(request, OpencodeHealth(**{**dict(v2), **dict(status)}, healthy=probed.healthy))
 
 
 @router.get("/router/health", response_model=Envelope[RouterHealth | RouterDisabled])
-async def router_health(request: Request, ctx: Ctx, _reader: Reader) -> Envelope[RouterHealth | RouterDisabled]:
+async def router_health(request: Request, ctx: Ctx, caller: Reader) -> Envelope[RouterHealth | RouterDisabled]:
     """The router's state and its own health answer; ``enabled: false`` when it is not part of the stack."""
     probed = await ctx.health.router()
     if probed is None:
         return ok(request, RouterDisabled())
-    return ok(request, RouterHealth(**dict(probed.status.model()), healthy=probed.healthy, health=probed.answer))
+    status = _for(caller, probed.status.model())
+    return ok(request, RouterHealth(**dict(status), healthy=probed.healthy, health=probed.answer))
 
 
 @router.get("/logs", response_model=Envelope[LogPage])

@@ -22,8 +22,8 @@ from openwork.api.models.v2 import (
 from openwork.auth.principal import Principal
 from openwork.sidecars.targets import current_target
 from openwork.store.db import MIGRATIONS
-from openwork.supervisor.state import ServiceState, ServiceStatus, V2Status, v2_status
-from openwork.supervisor.statusinfo import OutputSnapshot
+from openwork.supervisor.state import ExitInfo, ServiceState, ServiceStatus, V2Status, v2_status
+from openwork.supervisor.statusinfo import LastExitInfo, OutputSnapshot
 from openwork.wire import iso_or_none
 from openwork.workspaces.info import LOCAL_SERVER_ID
 
@@ -62,9 +62,9 @@ def database_status(ctx: AppContext, *, disclose: bool) -> DatabaseStatus:
     """``disclose``: the caller may learn where the server keeps its state (never an anonymous one)."""
     db = ctx.db
     found, current = db.opened_at_version, len(MIGRATIONS)
-    summary = f"sqlite schema {current}" + (
-        f"; the corrupt file was moved aside to {db.quarantined.name}" if db.quarantined else ""
-    )
+    summary = f"sqlite schema {current}"
+    if db.quarantined and disclose:
+        summary += f"; the corrupt file was moved aside to {db.quarantined.name}"
     return DatabaseStatus(
         bootstrap_mode="fresh" if found == 0 else "existing",
         import_warnings=0,
@@ -90,6 +90,12 @@ def _diagnostics(ctx: AppContext, service: str, *, shown: bool) -> OutputSnapsho
     return OutputSnapshot.of([(e.at, e.stream, e.text) for e in kept], truncated=len(entries) > len(kept))
 
 
+def _exit(exit_info: ExitInfo | None, output: bool) -> LastExitInfo | None:
+    if exit_info is None:
+        return None
+    return exit_info.model() if output else exit_info.model().without_output()
+
+
 def _health(
     ctx: AppContext,
     status: ServiceStatus | None,
@@ -99,6 +105,7 @@ def _health(
     version: str | None,
     service: str,
     output: bool,
+    external: bool,
 ) -> dict[str, object]:
     """The V2 fields of one component (``status`` None: not part of this stack)."""
     running = status is not None and status.state is ServiceState.RUNNING
@@ -108,11 +115,12 @@ def _health(
         "binary_path": binary,
         "diagnostics": _diagnostics(ctx, service, shown=output),
         "last_error": last_exit.reason if last_exit is not None and not running else None,
-        "last_exit": last_exit.model() if last_exit is not None else None,
+        "last_exit": _exit(last_exit, output),
         # We do not keep the moment it became ready apart from its start; a running service was both.
         "last_ready_at": iso_or_none(status.started_at) if running and status is not None else None,
         "last_started_at": iso_or_none(status.started_at) if status is not None else None,
         "pid": status.pid if status is not None else None,
+        "source": "development" if external else "release",
         "running": running,
         "status": v2_status(status.state) if status is not None else V2Status.DISABLED,
         "version": version,
@@ -130,6 +138,7 @@ def opencode_health(ctx: AppContext, *, output: bool) -> RuntimeHealth:
         version=driver.version,
         service="opencode",
         output=output,
+        external=driver.binary.source == "external",
     )
     return RuntimeHealth.model_validate(fields)
 
@@ -145,6 +154,7 @@ def router_health(ctx: AppContext, *, output: bool) -> RouterRuntimeHealth:
         version=driver.version if driver is not None else None,
         service="router",
         output=output,
+        external=driver is not None and driver.binary.source == "external",
     )
     enabled = service is not None
     enablement = RouterEnablement(

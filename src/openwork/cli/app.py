@@ -36,7 +36,7 @@ SUMMARIES = {
     "serve": "Run the OpenWork server and supervise opencode in this process (no dashboard).",
     "start": "Start a workspace: the server, opencode, and (in a terminal) the dashboard.",
     "status": "Report server and opencode health.",
-    "sidecars": "The binaries the stack runs, verified into a cache under the data dir.",
+    "sidecars": "The binaries the stack runs, verified into a cache every data dir shares.",
     "daemon": "The OpenWork server in the background, serving every registered workspace.",
     "workspace": "Registered workspace folders (one opencode serves them all, by directory).",
     "instance": "opencode's per-workspace instances.",

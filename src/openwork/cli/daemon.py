@@ -69,7 +69,7 @@ def start_cmd(
     extra = ["--allow-external"] if allow_external else []
     if opencode_bin is not None:
         extra += ["--opencode-bin", str(opencode_bin.expanduser().absolute())]
-    info = start_daemon(_root(data_dir), port=port, extra_args=extra, timeout=timeout)
+    info = start_daemon(_root(data_dir), port=port, extra_args=extra, timeout=timeout, quiet=json_output)
     verb = "already running" if info["reused"] else "started"
     emit(info, as_json=json_output, text=f"daemon {verb}: {info['url']} (pid {info['pid']})\n  log: {info['logFile']}")
 

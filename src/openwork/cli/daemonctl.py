@@ -21,6 +21,7 @@ from typing import Any
 import psutil
 
 from openwork.cli.client import ServerTarget, Unreachable, find_target, request, server_record
+from openwork.constants import LOG_CONSOLE_ENV
 from openwork.errors import OpenworkError, SupervisorError
 from openwork.paths import DataDir
 from openwork.store.atomic import ensure_private_dir, write_atomic
@@ -118,20 +119,23 @@ def start_daemon(
         # Alive but not healthy (opencode still starting, or restarting): give it the same deadline.
         return {**_wait_healthy(data_dir, None, timeout, _paths(data_dir)[1]), "reused": True}
     _clean_stale(data_dir)
-    prefetch_opencode(extra_args, quiet=quiet)
+    args = ["--port", str(port), "--data-dir", str(data_dir), *extra_args]
+    prefetch_opencode(args, quiet=quiet)
     record_path, log_file = _paths(data_dir)
     ensure_private_dir(log_file.parent)
-    argv = [sys.executable, "-m", "openwork", "daemon", "run", "--port", str(port), "--data-dir", str(data_dir)]
+    argv = [sys.executable, "-m", "openwork", "daemon", "run", *args]
     with log_file.open("ab") as log:
         os.chmod(log_file, 0o600)
         proc = subprocess.Popen(
-            [*argv, *extra_args],
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
             start_new_session=True,  # survives the CLI and its terminal
             close_fds=True,
-            env={**os.environ, **(extra_env or {})},
+            # Its console is daemon.log, which nothing rotates: warnings and errors only there; the whole
+            # stream is in the rotated log file (`openwork logs`).
+            env={**os.environ, LOG_CONSOLE_ENV: "warn", **(extra_env or {})},
         )
     write_atomic(
         record_path,
@@ -147,24 +151,17 @@ def start_daemon(
     return {**_wait_healthy(data_dir, proc, timeout, log_file), "reused": False}
 
 
-def prefetch_opencode(extra_args: Sequence[str], *, quiet: bool) -> None:
-    """Resolve the daemon's opencode in this process first, with its arguments and environment: a first
-    download shows its progress and fails only when it stalls (the download's own read timeout), instead
-    of running out the daemon's health deadline behind a download nobody sees. Then the daemon finds it
-    in the cache."""
-    import click
-
-    from openwork.cli.options import sidecar_options
+def prefetch_opencode(args: Sequence[str], *, quiet: bool) -> None:
+    """Resolve the daemon's opencode in this process first, from the very arguments (and environment)
+    `daemon run` gets, parsed by that command: a first download shows its progress and fails only when it
+    stalls (the download's own read timeout), instead of running out the daemon's health deadline behind
+    a download nobody sees. Then the daemon finds it in the cache."""
     from openwork.cli.progress import TerminalProgress
+    from openwork.cli.serve import daemon_run_cmd
     from openwork.cli.serveconfig import sidecar_settings
     from openwork.sidecars.resolver import Resolver
 
-    @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-    @sidecar_options
-    def flags(**_: Any) -> None:
-        """The daemon's sidecar flags, parsed as `daemon run` parses them (env included)."""
-
-    values = flags.make_context("daemon run", list(extra_args)).params
+    values = daemon_run_cmd.make_context("run", list(args), resilient_parsing=True).params
     with TerminalProgress(quiet=quiet) as progress:
         Resolver(sidecar_settings(values), progress).resolve("opencode")
 

@@ -76,7 +76,12 @@ def start_in_background(ctx: click.Context, values: dict[str, Any], *, detach: b
     port = values["port"] if values["port"] is not None else DEFAULT_PORT
     cors = {CORS_ENV: values["cors"]} if values.get("cors") else None
     info = start_daemon(
-        data_dir, port=port, extra_args=daemon_argv(ctx.command, values), timeout=timeout, extra_env=cors
+        data_dir,
+        port=port,
+        extra_args=daemon_argv(ctx.command, values),
+        timeout=timeout,
+        extra_env=cors,
+        quiet=bool(values.get("json_output")),
     )
     target = find_target(url=None, token=None, data_dir=data_dir)
     if info["reused"] and folder:

@@ -26,6 +26,7 @@ from openwork.constants import DEFAULT_OPENCODE_PORT
 from openwork.envstore import env_store_path, load_env_store
 from openwork.errors import ConfigError, OpenworkError, StoreError
 from openwork.lifecycle.doctor import Check, DoctorSettings, run_checks
+from openwork.logging import REDACTED
 from openwork.paths import DataDir
 from openwork.sidecars.components import OPENCODE_VERSION
 from openwork.sidecars.targets import current_target
@@ -33,19 +34,18 @@ from openwork.store.atomic import read_regular, write_atomic
 
 __all__ = ["REDACTED", "Redactor", "diagnose_cmd", "doctor_cmd", "known_secrets"]
 
-REDACTED = "[REDACTED]"
 LOG_RECORDS = 2000  # the newest log records in a bundle: minutes of a busy server, hours of a quiet one
 SUMMARY_TIMEOUT = 5.0  # GET /system/runtime/summary of a running server (a hung one is doctor's finding)
 MAX_SECRET_FILE = 64 * 1024  # token and auth files are tiny; a larger one is not what we think it is
 MAX_STATE_FILE = 4 * 1024 * 1024  # a state file copied into the bundle
 # Known values shorter than this are not secrets worth the name, and replacing them would shred the
-# bundle ("1" is in every timestamp); minted and generated secrets are far longer.
-MIN_SECRET_CHARS = 4
+# bundle ("true" would break its JSON, "1" is in every timestamp); the log's redactor draws the same line.
+MIN_SECRET_CHARS = 8
 _SECRET_KEY = re.compile(r"token|passw|secret|authorization|api[-_]?key|cookie|credential", re.IGNORECASE)
 # By pattern, for secrets no file tells us: minted tokens, auth headers, passwords in URLs.
 _SECRET_PATTERNS = (
     (re.compile(r"owt_[A-Za-z0-9_-]+"), REDACTED),
-    (re.compile(r"\b(Bearer)\s+[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE), rf"\1 {REDACTED}"),
+    (re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE), rf"\1 {REDACTED}"),
     (re.compile(r"(\w+://)[^/\s:@]+:[^/\s@]+@"), rf"\1{REDACTED}@"),
 )
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlencode
 
 import click
 
@@ -27,6 +28,7 @@ FOLLOW_POLL = 0.25  # seconds between looks at the file (or the API) for new lin
 DEFAULT_LINES = 200
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 
 def parse_since(raw: str, *, now: float) -> float:
@@ -51,7 +53,10 @@ def render_record(record: dict[str, Any]) -> str:
     extras = " ".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in attributes.items())
     level = str(record.get("severityText", "INFO"))
     body = f"{record.get('body', '')} {extras}".rstrip()
-    return f"{iso(record_time(record))} [{service}] {level:<5} {body}"
+    # A child's output may carry terminal escapes (clipboard writes, cursor moves): shown, never obeyed.
+    return _CONTROL.sub(
+        lambda m: f"\\x{ord(m.group()):02x}", f"{iso(record_time(record))} [{service}] {level:<5} {body}"
+    )
 
 
 def _wanted(service: str | None, since: float | None) -> Callable[[dict[str, Any]], bool]:
@@ -63,12 +68,12 @@ def _wanted(service: str | None, since: float | None) -> Callable[[dict[str, Any
     return keep
 
 
-def _tail_file(path: Path) -> Iterator[dict[str, Any]]:
-    """Records appended to the live file from now on; follows a rotation (the file replaced or
-    truncated: the new one is read from its start). A line still being written waits for its end."""
+def _tail_file(path: Path, start: tuple[int, int] | None) -> Iterator[dict[str, Any]]:
+    """Records appended to the live file after ``start`` (its inode and size when the history was read;
+    None: it did not exist, so all of it); follows a rotation (the file replaced or truncated: the new one
+    is read from its start). A line still being written waits for its end."""
     handle: TextIO | None = None
     inode = 0
-    from_start = False  # the first open starts at the end: what is there was printed already
     pending = ""
     try:
         while True:
@@ -79,8 +84,9 @@ def _tail_file(path: Path) -> Iterator[dict[str, Any]]:
                     time.sleep(FOLLOW_POLL)
                     continue
                 inode = os.fstat(handle.fileno()).st_ino
-                if not from_start:
-                    handle.seek(0, os.SEEK_END)
+                if start is not None and start[0] == inode:
+                    handle.seek(start[1])  # what came before was printed with the history
+                start = None
             pending += handle.readline()
             if pending.endswith("\n"):
                 line, pending = pending, ""
@@ -93,12 +99,20 @@ def _tail_file(path: Path) -> Iterator[dict[str, Any]]:
                 continue
             if _replaced(path, inode, handle.tell()):
                 handle.close()
-                handle, from_start, pending = None, True, ""
+                handle, pending = None, ""
                 continue
             time.sleep(FOLLOW_POLL)
     finally:
         if handle is not None:
             handle.close()
+
+
+def _position(path: Path) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_ino, info.st_size
 
 
 def _replaced(path: Path, inode: int, position: int) -> bool:
@@ -117,7 +131,8 @@ def _api_records(url: str, token: str | None, service: str | None, after: int, l
     from openwork.cli.client import ServerTarget, request
 
     target = ServerTarget(url=url.rstrip("/"), data_dir=Path("."), explicit=True, host_token=token)
-    query = f"?after={after}&limit={limit}" + (f"&service={service}" if service else "")
+    params: dict[str, str | int] = {"after": after, "limit": limit} | ({"service": service} if service else {})
+    query = "?" + urlencode(params)
     page = request(target, "GET", "/system/logs" + query)
     return [
         {
@@ -173,13 +188,14 @@ def logs_cmd(
             _from_api(openwork_url, host_token, service, keep, lines, follow, json_output)
             return
         path = DataDir.at(data_dir).log_file
-        found = [r for r in read_records(path) if keep(r)][-lines:]
-        if not found and not follow and not path.exists():
+        start = _position(path)  # before the history: what is written meanwhile is followed, not lost
+        found = read_records(path, last=lines, keep=keep)
+        if not found and not follow and start is None:
             click.echo(f"no log yet at {path} (it is written while a server runs from this data dir)", err=True)
         for record in found:
             _emit(record, json_output)
         if follow:
-            for record in _tail_file(path):
+            for record in _tail_file(path, start):
                 if keep(record):
                     _emit(record, json_output)
     except KeyboardInterrupt:

@@ -34,6 +34,7 @@ def run_server(values: Mapping[str, Any]) -> int:
         run_id=config.run_id,
         verbose=bool(values["verbose"]),
         log_file=LogFileSettings(path=config.dirs.log_file, max_bytes=config.log_max_bytes, backups=config.log_backups),
+        console_level=config.log_console_level,
     )
     if values.get("login_in_argv"):
         import structlog

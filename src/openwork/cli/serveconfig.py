@@ -9,6 +9,7 @@ from typing import Any
 
 from openwork.auth.credentials import OpencodeLogin
 from openwork.config import ServerConfig, new_run_id, parse_size
+from openwork.constants import LOG_CONSOLE_ENV
 from openwork.envstore import env_store_path
 from openwork.errors import ConfigError
 from openwork.paths import DataDir, user_sidecar_dir
@@ -51,6 +52,13 @@ def sidecar_settings(values: Mapping[str, Any]) -> SidecarSettings:
     )
 
 
+def _console_level(raw: str) -> str:
+    level = raw.strip().upper() or "INFO"
+    if level not in ("DEBUG", "INFO", "WARN", "ERROR"):
+        raise ConfigError(f"{LOG_CONSOLE_ENV}={raw!r}: use debug, info, warn or error")
+    return level
+
+
 def server_config(values: Mapping[str, Any]) -> ServerConfig:
     """``serve`` / ``start`` / ``daemon run``: their ``server_options`` values (and ``workspace``)."""
     data_dir: Path | None = values["data_dir"]
@@ -85,6 +93,7 @@ def server_config(values: Mapping[str, Any]) -> ServerConfig:
         log_format="json" if values["log_format"] == "json" else "pretty",
         log_max_bytes=parse_size(values["log_max_size"], flag="--log-max-size", minimum=MIN_LOG_FILE_BYTES),
         log_backups=values["log_backups"],
+        log_console_level=_console_level(os.environ.get(LOG_CONSOLE_ENV, "")),
         env_store=env_store_path(),
         run_id=values["run_id"] or new_run_id(),
         # Secrets come from the environment only: never from argv, where `ps` shows them.

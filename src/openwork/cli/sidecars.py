@@ -19,6 +19,9 @@ from openwork.sidecars.targets import KNOWN_TARGETS, current_target
 
 __all__ = ["sidecars_group"]
 
+# Taken and ignored, for scripts written when the cache lived in the data dir: it is one per user now.
+_old_data_dir = click.option("--data-dir", hidden=True, expose_value=False, help="Ignored: the cache is shared.")
+
 
 @click.group("sidecars")
 def sidecars_group() -> None:
@@ -36,6 +39,7 @@ def sidecars_group() -> None:
 @click.option("--version", "version", help="Version to fetch [default: the pinned one, or the manifest's].")
 @click.option("--target", type=click.Choice(KNOWN_TARGETS), help="Target triple [default: this machine].")
 @sidecar_options
+@_old_data_dir
 @json_option
 def fetch_cmd(component: str, version: str | None, target: str | None, json_output: bool, **flags: Any) -> None:
     """Fetch COMPONENT into the cache (or find it there), verified, and print where it is."""
@@ -53,6 +57,7 @@ def fetch_cmd(component: str, version: str | None, target: str | None, json_outp
 
 @sidecars_group.command("list")
 @sidecar_dir_option
+@_old_data_dir
 @json_option
 def list_cmd(sidecar_dir: Path | None, json_output: bool) -> None:
     """Show the cached binaries (no hashing: use `verify` for that)."""
@@ -74,6 +79,7 @@ def list_cmd(sidecar_dir: Path | None, json_output: bool) -> None:
 
 @sidecars_group.command("verify")
 @sidecar_dir_option
+@_old_data_dir
 @json_option
 def verify_cmd(sidecar_dir: Path | None, json_output: bool) -> None:
     """Re-hash every cached binary against its record. Exit 1 if any fails (it is re-fetched on next use)."""
@@ -97,6 +103,7 @@ def verify_cmd(sidecar_dir: Path | None, json_output: bool) -> None:
 @sidecars_group.command("prune")
 @sidecar_dir_option
 @click.option("--keep", multiple=True, metavar="COMPONENT@VERSION", help="Also keep this version (repeatable).")
+@_old_data_dir
 @json_option
 def prune_cmd(sidecar_dir: Path | None, keep: tuple[str, ...], json_output: bool) -> None:
     """Remove cached versions other than the pinned ones (and --keep)."""

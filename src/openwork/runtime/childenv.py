@@ -10,7 +10,7 @@ a store that turns corrupt keeps its last good values and says so in the log.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import structlog
@@ -67,9 +67,14 @@ def with_loopback_exempt(env: Mapping[str, str]) -> dict[str, str]:
 class ChildEnv:
     """The env store (re-read at every spawn, the last good values kept) and the environment fixes."""
 
-    def __init__(self, store: Path | None = None, *, home: Path | None = None) -> None:
+    def __init__(
+        self, store: Path | None = None, *, home: Path | None = None, redact: Callable[..., None] | None = None
+    ) -> None:
+        """``redact``: told every value read (the log redactor's ``add``): an API key a child echoes is
+        scrubbed from the log like our own secrets."""
         self.store_path = store or env_store_path()
         self._home = home or Path.home()
+        self._redact = redact
         self._last_good: dict[str, str] = {}
         self.error: str | None = None  # why the store could not be read the last time, if it could not
 
@@ -77,6 +82,8 @@ class ChildEnv:
         try:
             self._last_good = load_env_store(self.store_path)
             self.error = None
+            if self._redact is not None:
+                self._redact(*self._last_good.values())
         except ConfigError as exc:
             if exc.message != self.error:
                 log.warning("env_store.invalid", error=exc.message, consequence="keeping its last good values")
@@ -85,7 +92,12 @@ class ChildEnv:
 
     def apply(self, env: Mapping[str, str]) -> dict[str, str]:
         """A host child's environment: ``env`` with the store's values over it, then PATH and NO_PROXY."""
-        return with_loopback_exempt(with_tool_dirs({**env, **self.store()}, self._home))
+        return self.fixes({**env, **self.store()})
+
+    def fixes(self, env: Mapping[str, str]) -> dict[str, str]:
+        """Only the environment fixes (tool folders on PATH, direct loopback): what a process that must not
+        get the user's store (the container engine itself) still needs."""
+        return with_loopback_exempt(with_tool_dirs(env, self._home))
 
     def for_container(self) -> dict[str, str]:
         """What a sandboxed child gets: the store's values, except PATH (the image has its own)."""

@@ -67,7 +67,8 @@ class Stack:
         self.bus = bus
         self.hub = hub
         self.sandbox = sandbox
-        self.child_env = ChildEnv(config.env_store)  # the env store and environment fixes, at every spawn
+        # The env store and environment fixes, at every spawn; its values are secrets to the log.
+        self.child_env = ChildEnv(config.env_store, redact=hub.redactor.add)
         self.driver: OpencodeDriver
         if sandbox is not None:
             self.driver = SandboxDriver(
@@ -134,7 +135,8 @@ class Stack:
                 base_env=os.environ,
                 state_file=router_state_file(config.data_dir),
                 preferred_port=config.router_port,
-                child_env=self.child_env,
+                # In a sandbox only the container gets the store: the router runs on the host.
+                child_env=self.child_env if sandbox is None else None,
             )
             # Optional: a failing first start is retried like a crash, and giving up leaves the
             # stack serving. Required: the first failure is fatal, as for opencode.

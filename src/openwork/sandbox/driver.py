@@ -77,7 +77,8 @@ class SandboxDriver(OpencodeDriver):
         child_env: ChildEnv | None = None,
     ) -> None:
         """``limits``: ``--sandbox-memory`` / ``--sandbox-cpus`` / ``--sandbox-network``; None: the defaults.
-        ``child_env``: the engine's process gets the environment fixes, the container the env store."""
+        ``child_env``: the engine's process gets only the environment fixes (a store value such as a
+        loader variable would act on the host, outside the sandbox); the container gets the env store."""
         env = {k: v for k, v in base_env.items() if not k.startswith(("OPENWORK_", "OPENCODE_SERVER_"))}
         super().__init__(
             binary=binary,
@@ -115,6 +116,10 @@ class SandboxDriver(OpencodeDriver):
         if rel.startswith(".."):
             raise ValidationError("in sandbox mode only the sandboxed workspace is reachable")
         return str(CONTAINER_WORKSPACE / rel)
+
+    def spawn_env(self) -> dict[str, str]:
+        """The engine runs on the host: never the user's store (see ``__init__``)."""
+        return self._child_env.fixes(self._env) if self._child_env is not None else dict(self._env)
 
     def _write_env_file(self) -> None:
         persist = "/persist"

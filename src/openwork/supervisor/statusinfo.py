@@ -55,6 +55,10 @@ class LastExitInfo(WireModel):
     last_lines: list[str]
     output: OutputSnapshot
 
+    def without_output(self) -> LastExitInfo:
+        """The exit without the child's lines: they are its log, which only the host reads."""
+        return self.model_copy(update={"last_lines": [], "output": OutputSnapshot.of([])})
+
 
 class ServiceStatusInfo(WireModel):
     """One supervised service. The service's own details (``port``, ``url``, ``version``, ``binary`` for
@@ -74,3 +78,9 @@ class ServiceStatusInfo(WireModel):
     started_at: float | None
     next_restart_in: float | None
     last_exit: LastExitInfo | None
+
+    def without_output(self) -> ServiceStatusInfo:
+        """This status with its last exit's lines left out (for callers other than the host)."""
+        if self.last_exit is None:
+            return self
+        return self.model_copy(update={"last_exit": self.last_exit.without_output()})
