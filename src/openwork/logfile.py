@@ -19,7 +19,15 @@ from typing import Any, TextIO
 
 from openwork.constants import DEFAULT_LOG_FILE_BACKUPS, DEFAULT_LOG_FILE_MAX_BYTES
 
-__all__ = ["LogFileSettings", "RotatingLog", "iter_records", "log_files", "read_records", "record_time"]
+__all__ = [
+    "LogFileSettings",
+    "RotatingLog",
+    "iter_records",
+    "log_files",
+    "parse_record",
+    "read_records",
+    "record_time",
+]
 
 _FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
@@ -141,12 +149,18 @@ def iter_records(files: list[Path]) -> Iterator[dict[str, Any]]:
             continue
         with os.fdopen(fd, encoding="utf-8", errors="replace") as handle:
             for line in handle:
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(record, dict):
+                record = parse_record(line)
+                if record is not None:
                     yield record
+
+
+def parse_record(line: str) -> dict[str, Any] | None:
+    """One line of the file as a record; None for a line that is not a JSON object (a torn write)."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def record_time(record: dict[str, Any]) -> float:

@@ -24,7 +24,8 @@ def _run(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.Co
 
 def test_the_first_command_downloads_then_a_second_data_dir_does_not(tmp_path: Path, npm_cache: Path) -> None:
     sidecars = tmp_path / "sidecars"  # an empty cache
-    base = {**os.environ, "OPENWORK_SIDECAR_DIR": str(sidecars), "OPENWORK_PORT": "0", "npm_config_cache": str(npm_cache)}
+    base = {**os.environ, "OPENWORK_SIDECAR_DIR": str(sidecars), "OPENWORK_PORT": "0"}
+    base["npm_config_cache"] = str(npm_cache)
     binary = sidecars / "opencode" / OPENCODE_VERSION / current_target() / "opencode"
     stamps = []
     for n in (1, 2):

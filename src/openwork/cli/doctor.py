@@ -19,10 +19,17 @@ import click
 
 from openwork import __version__
 from openwork.cli.client import find_target, request, server_record
-from openwork.cli.options import FILE, data_dir_option, json_option, port_option, sidecar_options, stack
+from openwork.cli.options import (
+    FILE,
+    data_dir_option,
+    json_option,
+    opencode_port_option,
+    port_option,
+    sidecar_options,
+    stack,
+)
 from openwork.cli.output import emit
 from openwork.cli.serveconfig import sidecar_settings
-from openwork.constants import DEFAULT_OPENCODE_PORT
 from openwork.envstore import env_store_path, load_env_store
 from openwork.errors import ConfigError, OpenworkError, StoreError
 from openwork.lifecycle.doctor import Check, DoctorSettings, run_checks
@@ -49,15 +56,7 @@ _SECRET_PATTERNS = (
     (re.compile(r"(\w+://)[^/\s:@]+:[^/\s@]+@"), rf"\1{REDACTED}@"),
 )
 
-_opencode_port_option = click.option(
-    "--opencode-port",
-    type=click.IntRange(0, 65535),
-    default=DEFAULT_OPENCODE_PORT,
-    show_default=True,
-    envvar="OPENWORK_OPENCODE_PORT",
-    help="opencode's preferred port (as `serve`'s option), checked unless 0.",
-)
-_doctor_options = stack(data_dir_option, port_option, _opencode_port_option, sidecar_options, json_option)
+_doctor_options = stack(data_dir_option, port_option, opencode_port_option, sidecar_options, json_option)
 
 
 def _settings(values: Mapping[str, Any], *, show_cmdline: bool) -> DoctorSettings:

@@ -18,7 +18,7 @@ import click
 
 from openwork.cli.options import data_dir_option, host_token_option, json_option, openwork_url_option
 from openwork.errors import ValidationError
-from openwork.logfile import read_records, record_time
+from openwork.logfile import parse_record, read_records, record_time
 from openwork.paths import DataDir
 from openwork.wire import iso
 
@@ -89,12 +89,8 @@ def _tail_file(path: Path, start: tuple[int, int] | None) -> Iterator[dict[str, 
                 start = None
             pending += handle.readline()
             if pending.endswith("\n"):
-                line, pending = pending, ""
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(record, dict):
+                record, pending = parse_record(pending), ""
+                if record is not None:
                     yield record
                 continue
             if _replaced(path, inode, handle.tell()):

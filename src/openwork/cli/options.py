@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
-from openwork.constants import DEFAULT_PORT
+from openwork.constants import DEFAULT_OPENCODE_PORT, DEFAULT_PORT
 from openwork.sidecars.components import SOURCES
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "host_token_option",
     "json_option",
     "opencode_bin_option",
+    "opencode_port_option",
     "openwork_host_option",
     "openwork_url_option",
     "port_option",
@@ -82,6 +83,14 @@ port_option = _port_option("--openwork-port", ["OPENWORK_PORT"], "--openwork-por
 # The original's daemon names: its `daemon start|run` take --daemon-port/--daemon-host.
 daemon_port_option = _port_option(
     "--daemon-port", ["OPENWORK_PORT", "OPENWORK_DAEMON_PORT"], "env OPENWORK_DAEMON_PORT"
+)
+opencode_port_option = click.option(
+    "--opencode-port",
+    type=click.IntRange(0, 65535),
+    default=DEFAULT_OPENCODE_PORT,
+    show_default=True,
+    envvar="OPENWORK_OPENCODE_PORT",
+    help="Preferred opencode port; a free one is used if it is taken (`daemon run`: one given stays fixed).",
 )
 
 
