@@ -7,6 +7,8 @@ outcome: 403 (scope), 404 (a workspace the token may not see) or "let through" (
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -245,3 +247,59 @@ async def test_file_sessions_of_a_limited_token_follow_its_workspaces(world: Wor
         r = await client.post(f"/files/sessions/{sid}/read-batch", json={"paths": ["README.md"]}, headers=headers)
         assert r.status_code == 404
         assert (await client.get("/workspaces", headers=headers)).json()["data"]["items"] == []
+
+
+async def _event_frames(ctx: AppContext, headers: dict[str, str], publish: Callable[[], None]) -> list[dict[str, Any]]:
+    """The JSON frames of ``/system/events`` up to the first one after ``publish`` ran, then the client leaves."""
+    app = create_app(ctx)
+    body = bytearray()
+    got_two: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    disconnect = asyncio.Event()
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await disconnect.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            body.extend(message.get("body", b""))
+            frames = body.count(b"data: ")
+            if frames == 1 and not sent_event:
+                sent_event.append(True)
+                publish()
+            if frames >= 2 and not got_two.done():
+                got_two.set_result(None)
+
+    sent_event: list[bool] = []
+    raw = [(b"host", b"127.0.0.1:8787"), *((k.encode(), v.encode()) for k, v in headers.items())]
+    path = "/system/events"
+    scope = {"type": "http", "method": "GET", "path": path, "raw_path": path.encode(), "query_string": b""}
+    scope |= {"headers": raw, "http_version": "1.1", "scheme": "http", "asgi": {"version": "3.0"}}
+    task = asyncio.create_task(app(scope, receive, send))  # type: ignore[arg-type]
+    try:
+        async with asyncio.timeout(10):
+            await got_two
+    finally:
+        disconnect.set()
+        async with asyncio.timeout(10):
+            await asyncio.gather(task, return_exceptions=True)
+    return [json.loads(line[6:]) for line in body.decode().splitlines() if line.startswith("data: ")]
+
+
+async def test_the_event_stream_gives_exit_lines_to_the_host_only(world: World) -> None:
+    exit_info = {"code": 1, "signal": None, "reason": "exited", "at": "2026-12-02T03:00:00.000Z",
+                 "lastLines": ["secret-ish output of opencode"], "output": {"totalLines": 1}}  # fmt: skip
+    for name in ("viewer", "host"):
+        frames = await _event_frames(
+            world.ctx,
+            world.headers[name],
+            lambda: world.ctx.bus.publish("service.state", {"name": "opencode", "lastExit": exit_info}),
+        )
+        assert "services" in frames[0]  # the snapshot first
+        lines = frames[1]["data"]["lastExit"]["lastLines"]
+        assert lines == ([] if name == "viewer" else ["secret-ish output of opencode"]), name

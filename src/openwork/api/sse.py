@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -37,7 +37,12 @@ def format_event(*, data: Any, event: str | None = None, id: int | None = None) 
     return ("\n".join(lines) + "\n\n").encode()
 
 
-async def _frames(sub: Subscription, initial: Iterable[bytes], keepalive: float) -> AsyncIterator[bytes]:
+async def _frames(
+    sub: Subscription,
+    initial: Iterable[bytes],
+    keepalive: float,
+    scrub: Callable[[dict[str, Any]], dict[str, Any]] | None,
+) -> AsyncIterator[bytes]:
     try:
         for frame in initial:
             yield frame
@@ -52,7 +57,8 @@ async def _frames(sub: Subscription, initial: Iterable[bytes], keepalive: float)
             if sub.dropped:
                 yield format_event(event="stream.lagged", data={"dropped": sub.dropped})
                 sub.dropped = 0
-            yield format_event(id=event.id, event=event.type, data=EventMessage.of(event).wire())
+            message = EventMessage.of(event).wire()
+            yield format_event(id=event.id, event=event.type, data=scrub(message) if scrub else message)
     finally:
         sub.close()
 
@@ -63,10 +69,12 @@ def event_stream(
     initial: Iterable[bytes] = (),
     keepalive: float = DEFAULT_SSE_KEEPALIVE,
     streams: OpenStreams | None = None,
+    scrub: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> RelayResponse:
-    """The bus as SSE; ends when the client leaves, the bus closes, or ``streams`` closes."""
+    """The bus as SSE; ends when the client leaves, the bus closes, or ``streams`` closes. ``scrub``: what
+    this caller may not see is taken out of each event's wire form first."""
     return RelayResponse(
-        _frames(sub, initial, keepalive), media_type="text/event-stream", headers=SSE_HEADERS, streams=streams
+        _frames(sub, initial, keepalive, scrub), media_type="text/event-stream", headers=SSE_HEADERS, streams=streams
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import StreamingResponse
@@ -28,7 +29,7 @@ from openwork.api.sse import event_stream, format_event
 from openwork.auth.principal import Principal
 from openwork.errors import NotFoundError
 from openwork.supervisor.state import ServiceState
-from openwork.supervisor.statusinfo import ServiceStatusInfo
+from openwork.supervisor.statusinfo import OutputSnapshot, ServiceStatusInfo
 from openwork.wire import iso
 
 __all__ = ["router"]
@@ -142,9 +143,21 @@ async def restart_service(
 
 
 @router.get("/events", response_class=StreamingResponse)
-async def events(ctx: Ctx, _reader: UnlimitedReader) -> StreamingResponse:
+async def events(ctx: Ctx, caller: UnlimitedReader) -> StreamingResponse:
     """SSE of service state changes; starts with a snapshot of every service. It carries every
-    workspace's events, so a token limited to some workspaces cannot open it."""
+    workspace's events, so a token limited to some workspaces cannot open it; the last exits' lines in
+    it are the host's only (as everywhere)."""
     sub = ctx.bus.subscribe()
-    snapshot = ServicesSnapshot(services=[s.model() for s in ctx.stack.statuses()])
-    return event_stream(sub, initial=[format_event(event="snapshot", data=snapshot.wire())], streams=ctx.streams)
+    snapshot = ServicesSnapshot(services=[_for(caller, s.model()) for s in ctx.stack.statuses()])
+    initial = [format_event(event="snapshot", data=snapshot.wire())]
+    return event_stream(sub, initial=initial, streams=ctx.streams, scrub=None if caller.is_host else _no_exit_lines)
+
+
+def _no_exit_lines(message: dict[str, Any]) -> dict[str, Any]:
+    """A bus event as a caller other than the host sees it: a service's last exit without its lines."""
+    data = message.get("data")
+    exit_info = data.get("lastExit") if isinstance(data, dict) else None
+    if isinstance(exit_info, dict) and isinstance(data, dict):
+        empty = OutputSnapshot.of([]).wire()
+        message = {**message, "data": {**data, "lastExit": {**exit_info, "lastLines": [], "output": empty}}}
+    return message
