@@ -81,7 +81,7 @@ def doctor_cmd(json_output: bool, **values: Any) -> None:
 
     \b
     One line per check: ok, warn or fail. Exit 1 when any check fails.
-    Changes nothing and downloads nothing.
+    Changes nothing and downloads no binary (with --sidecar-base-url it reads that manifest).
     """
     checks = run_checks(_settings(values, show_cmdline=True))
     lines = [

@@ -1,7 +1,8 @@
 """``openwork doctor``: what on this machine would make a start fail, each with the fix.
 
-Every check is a function returning a :class:`Check`. None of them changes anything, downloads anything
-(the opencode check looks in the cache; it never fetches) or waits without a named deadline.
+Every check is a function returning a :class:`Check`. None of them changes anything, downloads a binary
+(the opencode check looks in the cache; only a ``--sidecar-base-url`` manifest is read over the network) or
+waits without a named deadline.
 """
 
 from __future__ import annotations
