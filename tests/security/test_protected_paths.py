@@ -217,3 +217,31 @@ def test_config_that_runs_code_is_read_only_for_tokens_that_may_not_change_it(
     codes = [i["ok"] if writable else i["error"]["code"] for i in items[:-1]]
     assert codes == ([True] * len(CODE) if writable else ["forbidden"] * len(CODE)), items
     assert (workspace / "opencode.json").exists() is writable
+
+
+def test_the_env_store_is_out_of_reach_of_file_sessions(
+    isolated_env: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Even where a user keeps it inside a workspace: its values are API keys."""
+    store = workspace / "cfg" / "env.json"
+    store.parent.mkdir()
+    store.write_text('{"MY_KEY": "sk-secret-in-the-store"}')
+    monkeypatch.setenv("OPENWORK_ENV_STORE", str(store))
+    ctx = make_context(isolated_env, workspace, approval_mode="auto")
+    ctx.registry.add(workspace.resolve())
+    try:
+        sid = _session(ctx, "host")
+        caller = WHO["host"]
+
+        async def run() -> list[dict[str, Any]]:
+            files = ctx.files
+            out = list((await files.read_batch(caller, sid, ["cfg/env.json"]))["items"])
+            out += (await files.write_batch(caller, sid, [{"path": "cfg/env.json", "contentBase64": "e30="}]))["items"]
+            out += (await files.operations(caller, sid, [{"type": "delete", "path": "cfg/env.json"}]))["items"]
+            return out
+
+        results = asyncio.run(run())
+    finally:
+        ctx.files.close()
+    assert results and all(r["ok"] is False and r["error"]["code"] == "forbidden" for r in results), results
+    assert store.read_text() == '{"MY_KEY": "sk-secret-in-the-store"}'
