@@ -106,7 +106,7 @@ def verify_cmd(sidecar_dir: Path | None, json_output: bool) -> None:
 @_old_data_dir
 @json_option
 def prune_cmd(sidecar_dir: Path | None, keep: tuple[str, ...], json_output: bool) -> None:
-    """Remove cached versions other than the pinned ones (and --keep)."""
+    """Remove cached versions other than the pinned ones (and --keep); a version a process runs stays."""
     root = sidecar_dir_for(sidecar_dir)
     keep_map: dict[str, set[str]] = {name: {spec.pinned} if spec.pinned else set() for name, spec in COMPONENTS.items()}
     for item in keep:

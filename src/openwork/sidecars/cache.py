@@ -139,11 +139,26 @@ def list_entries(sidecar_dir: Path) -> list[CacheEntry]:
     return entries
 
 
-def prune(sidecar_dir: Path, keep: dict[str, set[str]]) -> list[CacheEntry]:
-    """Remove every cached version not in ``keep[component]``; returns what was removed."""
+def running_binaries() -> set[Path]:
+    """The executables of this user's running processes: every data dir shares the cache, so a server of
+    another data dir may run a version nobody named (after a runtime upgrade, say)."""
+    import psutil
+
+    found: set[Path] = set()
+    for proc in psutil.process_iter(["exe"]):
+        exe = proc.info.get("exe")
+        if exe:
+            found.add(Path(exe))
+    return found
+
+
+def prune(sidecar_dir: Path, keep: dict[str, set[str]], *, running: set[Path] | None = None) -> list[CacheEntry]:
+    """Remove every cached version not in ``keep[component]`` and not running (``running``: the
+    executables in use; by default this machine's processes); returns what was removed."""
     removed: list[CacheEntry] = []
+    in_use = running_binaries() if running is None else running
     for entry in list_entries(sidecar_dir):
-        if entry.version in keep.get(entry.component, set()):
+        if entry.version in keep.get(entry.component, set()) or entry.path in in_use:
             continue
         version_dir = entry.path.parent.parent
         with install_lock(entry.path.parent, timeout=10.0):
