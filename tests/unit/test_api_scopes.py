@@ -189,10 +189,11 @@ async def test_a_refusal_names_the_scope_it_needs(world: World) -> None:
         assert r.status_code == 403 and "collaborator" in r.json()["error"]["message"]
 
 
-async def _first_status(ctx: AppContext, path: str, headers: dict[str, str]) -> int:
-    """The status of a (possibly endless) streaming answer, then the request is dropped."""
+async def _stream(ctx: AppContext, path: str, headers: dict[str, str], done: Callable[[dict[str, Any]], bool]) -> None:
+    """GET ``path`` (a possibly endless streaming answer) as a client that leaves once ``done`` says so
+    about a message the app sent."""
     app = create_app(ctx)
-    started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     disconnect = asyncio.Event()
     sent = False
 
@@ -205,8 +206,8 @@ async def _first_status(ctx: AppContext, path: str, headers: dict[str, str]) -> 
         return {"type": "http.disconnect"}
 
     async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start" and not started.done():
-            started.set_result(message["status"])
+        if done(message) and not finished.done():
+            finished.set_result(None)
 
     raw = [(b"host", b"127.0.0.1:8787"), *((k.encode(), v.encode()) for k, v in headers.items())]
     scope = {"type": "http", "method": "GET", "path": path, "raw_path": path.encode(), "query_string": b""}
@@ -214,11 +215,24 @@ async def _first_status(ctx: AppContext, path: str, headers: dict[str, str]) -> 
     task = asyncio.create_task(app(scope, receive, send))  # type: ignore[arg-type]
     try:
         async with asyncio.timeout(10):
-            return await started
+            await finished
     finally:
         disconnect.set()
         async with asyncio.timeout(10):
             await asyncio.gather(task, return_exceptions=True)
+
+
+async def _first_status(ctx: AppContext, path: str, headers: dict[str, str]) -> int:
+    """The status of a (possibly endless) streaming answer, then the request is dropped."""
+    statuses: list[int] = []
+
+    def started(message: dict[str, Any]) -> bool:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+        return bool(statuses)
+
+    await _stream(ctx, path, headers, started)
+    return statuses[0]
 
 
 async def test_the_server_wide_event_stream_is_not_for_limited_tokens(world: World) -> None:
@@ -250,44 +264,20 @@ async def test_file_sessions_of_a_limited_token_follow_its_workspaces(world: Wor
 
 
 async def _event_frames(ctx: AppContext, headers: dict[str, str], publish: Callable[[], None]) -> list[dict[str, Any]]:
-    """The JSON frames of ``/system/events`` up to the first one after ``publish`` ran, then the client leaves."""
-    app = create_app(ctx)
+    """The JSON frames of ``/system/events`` up to the first one after ``publish`` ran (once the snapshot
+    came), then the client leaves."""
     body = bytearray()
-    got_two: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    disconnect = asyncio.Event()
-    sent = False
+    published: list[bool] = []
 
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await disconnect.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
+    def two_frames(message: dict[str, Any]) -> bool:
         if message["type"] == "http.response.body":
             body.extend(message.get("body", b""))
-            frames = body.count(b"data: ")
-            if frames == 1 and not sent_event:
-                sent_event.append(True)
-                publish()
-            if frames >= 2 and not got_two.done():
-                got_two.set_result(None)
+        if body.count(b"data: ") == 1 and not published:
+            published.append(True)
+            publish()
+        return body.count(b"data: ") >= 2
 
-    sent_event: list[bool] = []
-    raw = [(b"host", b"127.0.0.1:8787"), *((k.encode(), v.encode()) for k, v in headers.items())]
-    path = "/system/events"
-    scope = {"type": "http", "method": "GET", "path": path, "raw_path": path.encode(), "query_string": b""}
-    scope |= {"headers": raw, "http_version": "1.1", "scheme": "http", "asgi": {"version": "3.0"}}
-    task = asyncio.create_task(app(scope, receive, send))  # type: ignore[arg-type]
-    try:
-        async with asyncio.timeout(10):
-            await got_two
-    finally:
-        disconnect.set()
-        async with asyncio.timeout(10):
-            await asyncio.gather(task, return_exceptions=True)
+    await _stream(ctx, "/system/events", headers, two_frames)
     return [json.loads(line[6:]) for line in body.decode().splitlines() if line.startswith("data: ")]
 
 
