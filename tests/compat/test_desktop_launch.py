@@ -89,8 +89,10 @@ def test_the_desktop_launch_replayed(where: str, opencode_bin: Path, tmp_path: P
         assert daemon.wait(timeout=STOP_WAIT) == 0
         assert not pid_alive(second) and not pid_alive(first)
         written = (data / "openwork-orchestrator-state.json").read_text()
-        for text in (daemon.logs(), written):
-            assert password not in text
+        log_file = (data / "logs" / "openwork.jsonl").read_text()  # the log file too, whole
+        assert '"service":"openwork"' in log_file
+        sources = {"console": daemon.logs(), "state file": written, "log file": log_file}
+        assert [name for name, text in sources.items() if password in text] == []
     finally:
         daemon.stop()
 
