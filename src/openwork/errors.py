@@ -16,6 +16,7 @@ __all__ = [
     "Held",
     "InsufficientStorage",
     "IntegrityError",
+    "NotCached",
     "NotFoundError",
     "OpenworkError",
     "PayloadTooLarge",
@@ -151,6 +152,10 @@ class Held(StoreError):
 
 class SidecarError(OpenworkError):
     """A sidecar binary could not be resolved, fetched or run."""
+
+
+class NotCached(SidecarError):
+    """A binary only a download would give, asked of a resolver that must not download."""
 
 
 class ArchiveError(SidecarError):

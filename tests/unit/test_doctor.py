@@ -195,7 +195,7 @@ def test_verified_cached_opencode_is_run(tmp_path: Path) -> None:
     sidecars = tmp_path / "sidecars"
     binary = _install(sidecars, f"print('{OPENCODE_VERSION}')", tmp_path)
     check = check_opencode(SidecarSettings(sidecar_dir=sidecars, bundled_dir=tmp_path / "none"))
-    assert check.status == "ok" and str(binary) in check.detail and "verified cache" in check.detail
+    assert check.status == "ok" and str(binary) in check.detail and "sha256 re-verified" in check.detail
 
 
 def test_tampered_cached_opencode_is_a_warning_not_a_run(tmp_path: Path) -> None:

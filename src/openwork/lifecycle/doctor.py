@@ -25,11 +25,9 @@ from typing import Any, Literal
 from openwork.cli.client import ServerTarget, request, server_record
 from openwork.constants import DEFAULT_PORT
 from openwork.envstore import env_store_path, load_env_store
-from openwork.errors import ConfigError, OpenworkError
-from openwork.sidecars import cache
-from openwork.sidecars.components import COMPONENTS, OPENCODE_VERSION
+from openwork.errors import ConfigError, NotCached, OpenworkError
+from openwork.sidecars.components import OPENCODE_VERSION
 from openwork.sidecars.resolver import Resolver, SidecarSettings
-from openwork.sidecars.targets import current_target, executable_name
 from openwork.sidecars.version import parse_version
 
 __all__ = [
@@ -211,36 +209,15 @@ def check_port(
     return Check(name, taken, f"{port} is taken by {who}{suffix}", fix)
 
 
-def _bundled_candidate(settings: SidecarSettings, exe: str) -> Path | None:
-    # Where Resolver._bundled looks (it is private): a bundled binary resolves without a download.
-    root = settings.bundled_root()
-    for candidate in (root / current_target() / exe, root / exe):
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    return None
-
-
 def _locate_opencode(settings: SidecarSettings) -> tuple[Path | None, str]:
-    """The binary the server would run and how it was found; ``(None, why)`` when only a download would
-    produce it. Raises ``OpenworkError`` as the resolver does."""
-    spec = COMPONENTS["opencode"]
-    exe = executable_name(spec.executable, current_target())
-    source = settings.opencode_source
-    # These branches of the resolver never download: an explicit path, PATH, or a bundled binary.
-    if (
-        settings.opencode_bin
-        or source in ("external", "bundled")
-        or (source == "auto" and _bundled_candidate(settings, exe))
-    ):
-        resolved = Resolver(settings).resolve("opencode")
-        return resolved.path, resolved.how
-    # The rest of the resolver may fetch: look where Resolver._downloaded looks, verify as it verifies.
-    version = Resolver(settings).wanted_version(spec, None) or OPENCODE_VERSION
-    binary = cache.entry_dir(settings.sidecar_dir, spec.name, version, current_target()) / exe
-    if cache.verify(binary) is None:
-        state = "fails verification (a start fetches it again)" if binary.exists() else "not downloaded yet"
-        return None, f"opencode {version} {state}: {binary}"
-    return binary, "verified cache"
+    """The binary the server would run and how it was found, as the resolver finds it but never
+    downloading; ``(None, why)`` when only a download would give it. Raises ``OpenworkError`` as the
+    resolver does."""
+    try:
+        resolved = Resolver(settings, fetch=False).resolve("opencode")
+    except NotCached as exc:
+        return None, exc.message
+    return resolved.path, resolved.how
 
 
 def check_opencode(
@@ -268,7 +245,7 @@ def check_opencode(
     if version != expected:
         detail = f"{binary} reports {version or 'no version'}; openwork is tested with {expected}"
         return Check("opencode", "warn", detail, f"`openwork sidecars fetch opencode` (the pinned {expected})", version)
-    return Check("opencode", "ok", f"{version} at {binary} ({how})", found=version)
+    return Check("opencode", "ok", f"{version}, {how}", found=version)  # ``how`` names the path
 
 
 def check_container_engine(*, search_path: str | None = None, timeout: float = ENGINE_TIMEOUT) -> Check:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from openwork.errors import ConfigError, SidecarError
+from openwork.errors import ConfigError, NotCached, SidecarError
 from openwork.sidecars import cache
 from openwork.sidecars.components import COMPONENTS, ComponentSpec
 from openwork.sidecars.digest import file_sha256
@@ -87,9 +87,12 @@ class ResolvedBinary:
 
 
 class Resolver:
-    def __init__(self, settings: SidecarSettings, progress: Progress | None = None) -> None:
+    def __init__(self, settings: SidecarSettings, progress: Progress | None = None, *, fetch: bool = True) -> None:
+        """``fetch=False``: never download; what only a download would give is a ``NotCached`` error
+        (``openwork doctor`` asks so)."""
         self.settings = settings
         self.progress = progress or NullProgress()
+        self._fetch_allowed = fetch
         self._manifest: Manifest | None = None
 
     # -- manifest -------------------------------------------------------------------------------
@@ -190,6 +193,9 @@ class Resolver:
         sha = cache.verify(binary)
         if sha is not None:
             return self._cached(spec, binary, target, wanted, sha, "cache hit, sha256 re-verified")
+        if not self._fetch_allowed:
+            state = "fails verification (a start fetches it again)" if binary.exists() else "not downloaded yet"
+            raise NotCached(f"{spec.name} {wanted} {state}: {binary}")
         with cache.install_lock(directory):
             sha = cache.verify(binary)  # another process may have installed it while we waited
             if sha is not None:
