@@ -127,9 +127,9 @@ class LogHub:
             self._rings.setdefault(service, deque(maxlen=DEFAULT_LOG_RING_LINES)).append(clean)
         level = "ERROR" if stream == "stderr" and "error" in clean.lower() else "INFO"
         self._remember(service, level, clean, stream)
-        self._to_file(service=service, body=clean, level=level, attributes={"stream": stream})
+        record = self._record(service=service, body=clean, level=level, attributes={"stream": stream})
         if _RANK.get(level, 1) >= self._console_rank:
-            self._write(self._render(service=service, body=clean, level=level, attributes={"stream": stream}))
+            self._write(record if self.fmt == "json" else f"[{service}] {clean}")
 
     def event(self, _logger: Any, name: str, event: MutableMapping[str, Any]) -> str:
         """structlog final processor: render one of our own events."""
@@ -142,17 +142,15 @@ class LogHub:
         extras = " ".join(f"{k}={_short(v)}" for k, v in event.items() if k != "level")
         text = f"{message} {extras}".rstrip()
         self._remember("openwork", level, text)
-        self._to_file(
-            service="openwork", body=message, level=level, attributes={k: v for k, v in event.items() if k != "level"}
-        )
+        attributes = {k: v for k, v in event.items() if k != "level"}
+        record = self._record(service="openwork", body=message, level=level, attributes=attributes)
         if _RANK.get(level, 1) < self._console_rank:
             raise structlog.DropEvent
-        if self.fmt == "pretty":
-            if level in ("WARN", "ERROR", "FATAL"):
-                text = f"{level.lower()}: {text}"
-            return self.redactor(f"[openwork] {text}")  # nested values escaped the key-by-key processor
-        event.pop("level", None)
-        return self.redactor(self._render(service="openwork", body=message, level=level, attributes=event))
+        if self.fmt == "json":
+            return record
+        if level in ("WARN", "ERROR", "FATAL"):
+            text = f"{level.lower()}: {text}"
+        return self.redactor(f"[openwork] {text}")  # nested values escaped the key-by-key processor
 
     def _json(self, *, service: str, body: str, level: str, attributes: MutableMapping[str, Any]) -> str:
         """One OTel-shaped JSON record: the ``--log-format json`` line and the log file's."""
@@ -165,14 +163,16 @@ class LogHub:
         }
         return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 
-    def _render(self, *, service: str, body: str, level: str, attributes: MutableMapping[str, Any]) -> str:
-        if self.fmt == "pretty":
-            return f"[{service}] {body}"
-        return self._json(service=service, body=body, level=level, attributes=attributes)
-
-    def _to_file(self, *, service: str, body: str, level: str, attributes: MutableMapping[str, Any]) -> None:
+    def _record(self, *, service: str, body: str, level: str, attributes: MutableMapping[str, Any]) -> str:
+        """The line as a redacted JSON record (nested values escape the key-by-key processor), written to the
+        log file; built once, as it is also the console's line in ``--log-format json``. Empty when neither
+        wants it."""
+        if self.file is None and self.fmt != "json":
+            return ""
+        record = self.redactor(self._json(service=service, body=body, level=level, attributes=attributes))
         if self.file is not None:
-            self.file.write(self.redactor(self._json(service=service, body=body, level=level, attributes=attributes)))
+            self.file.write(record)
+        return record
 
     def close(self) -> None:
         """Close the log file (the console stream is not ours)."""

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from openwork.api import AppContext, create_app
+from openwork.supervisor.state import ExitInfo
 from tests.apphelpers import asgi_client
 
 pytestmark = pytest.mark.anyio
@@ -282,8 +283,8 @@ async def _event_frames(ctx: AppContext, headers: dict[str, str], publish: Calla
 
 
 async def test_the_event_stream_gives_exit_lines_to_the_host_only(world: World) -> None:
-    exit_info = {"code": 1, "signal": None, "reason": "exited", "at": "2026-12-02T03:00:00.000Z",
-                 "lastLines": ["secret-ish output of opencode"], "output": {"totalLines": 1}}  # fmt: skip
+    # As the stack publishes it: a service's status, its last exit in the wire form.
+    exit_info = ExitInfo(code=1, reason="exited", at=1.0, last_lines=("secret-ish output of opencode",)).model().wire()
     for name in ("viewer", "host"):
         frames = await _event_frames(
             world.ctx,

@@ -29,7 +29,7 @@ from openwork.api.sse import event_stream, format_event
 from openwork.auth.principal import Principal
 from openwork.errors import NotFoundError
 from openwork.supervisor.state import ServiceState
-from openwork.supervisor.statusinfo import OutputSnapshot, ServiceStatusInfo
+from openwork.supervisor.statusinfo import LastExitInfo, ServiceStatusInfo
 from openwork.wire import iso
 
 __all__ = ["router"]
@@ -158,6 +158,6 @@ def _no_exit_lines(message: dict[str, Any]) -> dict[str, Any]:
     data = message.get("data")
     exit_info = data.get("lastExit") if isinstance(data, dict) else None
     if isinstance(exit_info, dict) and isinstance(data, dict):
-        empty = OutputSnapshot.of([]).wire()
-        message = {**message, "data": {**data, "lastExit": {**exit_info, "lastLines": [], "output": empty}}}
+        shown = LastExitInfo.model_validate(exit_info).without_output().wire()
+        message = {**message, "data": {**data, "lastExit": shown}}
     return message
