@@ -12,7 +12,6 @@ import os
 import platform
 import shlex
 import shutil
-import socket
 import stat
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from openwork.cli.client import ServerTarget, request, server_record
 from openwork.constants import DEFAULT_PORT
 from openwork.envstore import env_store_path, load_env_store
 from openwork.errors import ConfigError, NotCached, OpenworkError
+from openwork.runtime.ports import is_free, listener
 from openwork.sidecars.components import OPENCODE_VERSION
 from openwork.sidecars.resolver import Resolver, SidecarSettings
 from openwork.sidecars.version import parse_version
@@ -135,66 +135,15 @@ def check_disk(root: Path, *, warn_below: int = DISK_WARN_BYTES, fail_below: int
     return Check("disk", "ok", detail)
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class _Holder:
-    pid: int | None = None
-    ppid: int | None = None
-    name: str | None = None
-    cmdline: str | None = None
-    denied: bool = False
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # The server's own listener sets it too: a port in TIME_WAIT counts as free.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _holder(port: int) -> _Holder:
-    """Who listens on ``port``, as far as this user may see (macOS refuses the list without root; Linux
-    lists other users' sockets without a pid)."""
-    import psutil
-
-    try:
-        conns = psutil.net_connections(kind="inet")
-    except psutil.AccessDenied:
-        return _Holder(denied=True)
-    hidden = False
-    for conn in conns:
-        if conn.status != psutil.CONN_LISTEN or not conn.laddr or conn.laddr.port != port:
-            continue
-        if conn.pid is None:
-            hidden = True
-            continue
-        try:
-            proc = psutil.Process(conn.pid)
-            name, ppid = proc.name(), proc.ppid()
-        except psutil.NoSuchProcess:
-            continue
-        except psutil.AccessDenied:
-            return _Holder(pid=conn.pid, denied=True)
-        try:
-            cmdline = shlex.join(proc.cmdline())
-        except psutil.Error:
-            cmdline = "(command line: access denied)"
-        return _Holder(pid=conn.pid, ppid=ppid, name=name, cmdline=cmdline)
-    return _Holder(denied=hidden)
-
-
 def check_port(
     port: int, *, name: str, flag: str, record: Mapping[str, Any] | None, taken: Status = "fail", cmdline: bool = True
 ) -> Check:
     """``taken``: the status when another program holds it (opencode's port only costs its stable URL)."""
     if port == 0:
         return Check(name, "ok", "0: any free port is chosen at start")
-    if _port_free(port):
+    if is_free("127.0.0.1", port):
         return Check(name, "ok", f"{port} is free on 127.0.0.1")
-    holder = _holder(port)
+    holder = listener(port)
     ours = record.get("pid") if record else None
     if holder.pid is not None and ours in (holder.pid, holder.ppid):  # the server, or its opencode
         child = "" if ours == holder.pid else f" (its {holder.name}, pid {holder.pid})"

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import shlex
 import socket
+from dataclasses import dataclass
 
 from openwork.errors import ConfigError, PortInUse
 
-__all__ = ["bind_listener", "pick_port", "port_holder", "require_free", "start_port"]
+__all__ = [
+    "PortHolder",
+    "bind_listener",
+    "is_free",
+    "listener",
+    "pick_port",
+    "port_holder",
+    "require_free",
+    "start_port",
+]
 
 
 def _probe(host: str, port: int) -> int | None:
@@ -42,24 +53,64 @@ def start_port(host: str, current: int | None, preferred: int, *, fixed: bool) -
     return preferred if fixed else pick_port(host, current or preferred)
 
 
-def port_holder(port: int) -> str | None:
-    """Who listens on ``port`` (pid and name; not its command line, which may hold another program's
-    secrets), as far as this user may see; ``None`` if unknown."""
+def is_free(host: str, port: int) -> bool:
+    """Whether ``port`` could be bound on ``host`` now (a port in TIME_WAIT counts as free)."""
+    return _probe(host, port) is not None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PortHolder:
+    """Who listens on a port, as far as this user may see. ``cmdline`` may hold another program's
+    secrets: shown to the user who asks (`openwork doctor`), never put in an error or a bundle."""
+
+    pid: int | None = None
+    ppid: int | None = None
+    name: str | None = None
+    cmdline: str | None = None
+    denied: bool = False  # the list or the process was not ours to inspect
+
+
+def listener(port: int) -> PortHolder:
+    """The process listening on ``port`` (macOS refuses the list without root; Linux lists other users'
+    sockets without a pid, which counts as ``denied``)."""
     import psutil
 
     try:
-        for conn in psutil.net_connections(kind="inet"):
-            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
-                proc = psutil.Process(conn.pid)
-                return f"{proc.name()} (pid {conn.pid})"
+        conns = psutil.net_connections(kind="inet")
     except (psutil.Error, OSError):
-        return None
-    return None
+        return PortHolder(denied=True)
+    hidden = False
+    for conn in conns:
+        if conn.status != psutil.CONN_LISTEN or not conn.laddr or conn.laddr.port != port:
+            continue
+        if conn.pid is None:
+            hidden = True
+            continue
+        try:
+            proc = psutil.Process(conn.pid)
+            name, ppid = proc.name(), proc.ppid()
+        except psutil.NoSuchProcess:
+            continue
+        except psutil.AccessDenied:
+            return PortHolder(pid=conn.pid, denied=True)
+        try:
+            cmdline = shlex.join(proc.cmdline())
+        except psutil.Error:
+            cmdline = "(command line: access denied)"
+        return PortHolder(pid=conn.pid, ppid=ppid, name=name, cmdline=cmdline)
+    return PortHolder(denied=hidden)
+
+
+def port_holder(port: int) -> str | None:
+    """Who listens on ``port`` (pid and name; not its command line), as far as this user may see;
+    ``None`` if unknown."""
+    holder = listener(port)
+    return f"{holder.name} (pid {holder.pid})" if holder.name and holder.pid else None
 
 
 def require_free(host: str, port: int, *, flag: str) -> None:
     """Refuse to start when the port a caller chose for a child is taken, naming the holder."""
-    if _probe(host, port) is None:
+    if not is_free(host, port):
         holder = port_holder(port)
         raise PortInUse(
             f"{flag} {port}: the port is already in use" + (f" by {holder}" if holder else ""),
