@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +38,15 @@ def test_a_run_leaves_a_private_redacted_log_that_logs_reads(
         client.get("/system/status")
     content = log_file.read_text()
     assert server.info["clientToken"] not in content and server.info["hostToken"] not in content
+    # The same lines from a server's API (the host token; by env, never in argv)
+    env = {**os.environ, "OPENWORK_HOST_TOKEN": server.info["hostToken"]}
+    remote = subprocess.run(
+        [*OPENWORK, "logs", "--openwork-url", server.url, "--service", "opencode", "--json"],
+        capture_output=True, text=True, timeout=30, env=env,
+    )  # fmt: skip
+    assert remote.returncode == 0, remote.stderr
+    remote_records = [json.loads(line) for line in remote.stdout.splitlines()]
+    assert remote_records and all(r["attributes"]["service"] == "opencode" for r in remote_records)
 
 
 def test_follow_prints_lines_as_they_are_written(isolated_env: Path) -> None:

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 import click
 
+from openwork.cli.client import ServerTarget, find_target, request
 from openwork.cli.options import data_dir_option, host_token_option, json_option, openwork_url_option
 from openwork.errors import ValidationError
 from openwork.logfile import parse_record, read_records, record_time
@@ -123,13 +124,10 @@ def _emit(record: dict[str, Any], as_json: bool) -> None:
     click.echo(json.dumps(record, ensure_ascii=False) if as_json else render_record(record))
 
 
-def _api_records(url: str, token: str | None, service: str | None, after: int, limit: int) -> list[dict[str, Any]]:
-    from openwork.cli.client import ServerTarget, request
-
-    target = ServerTarget(url=url.rstrip("/"), data_dir=Path("."), explicit=True, host_token=token)
+def _api_records(target: ServerTarget, service: str | None, after: int, limit: int) -> list[dict[str, Any]]:
+    """A page of ``GET /system/logs`` as log-file records (with the API's ``seq``)."""
     params: dict[str, str | int] = {"after": after, "limit": limit} | ({"service": service} if service else {})
-    query = "?" + urlencode(params)
-    page = request(target, "GET", "/system/logs" + query)
+    page = request(target, "GET", "/system/logs?" + urlencode(params))
     return [
         {
             "seq": item["seq"],
@@ -207,10 +205,11 @@ def _from_api(
     follow: bool,
     json_output: bool,
 ) -> None:
+    target = find_target(url=url, token=None, data_dir=None, host_token=token)  # explicit: no stored tokens
     after = 0
     first = True
     while True:
-        records = _api_records(url, token, service, after, 5000)
+        records = _api_records(target, service, after, 5000)
         if records:
             after = int(records[-1]["seq"])
         shown = [r for r in records if keep(r)]
