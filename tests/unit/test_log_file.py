@@ -21,10 +21,12 @@ def _line(n: int) -> str:
 
 def test_rotation_keeps_the_cap_and_the_newest_lines(tmp_path: Path) -> None:
     path = tmp_path / "logs" / "openwork.jsonl"
+    fds = len(os.listdir("/proc/self/fd"))
     log = RotatingLog(LogFileSettings(path=path, max_bytes=4096, backups=2))
     for n in range(500):  # ~55 KB through a 3 x 4 KiB cap
         log.write(_line(n))
     log.close()
+    assert len(os.listdir("/proc/self/fd")) == fds  # every rotation closed the file it left
     files = log_files(path)
     assert [p.name for p in files] == ["openwork.jsonl.2", "openwork.jsonl.1", "openwork.jsonl"]
     assert not path.with_name("openwork.jsonl.3").exists()
