@@ -1,7 +1,12 @@
 """One log stream for the server and its children: pretty lines or OTel-shaped JSON, always redacted.
 
-Our own events are structlog events; child output lines go through the same sink and the same
+Our own events are structured: ``log.info("service.state", service="opencode", state="running")`` through
+a :class:`Logger` from :func:`get_logger`; child output lines go through the same sink and the same
 redaction, so a secret a child echoes never reaches the terminal or a log file.
+
+Why not structlog (the stack's first choice): the hub below renders every line itself, so structlog only
+carried events from the call to the hub, and importing it loads rich and pygments for a development
+renderer we never use, on the way to opencode's spawn (docs/benchmarks.md, "Start-up overhead").
 """
 
 from __future__ import annotations
@@ -11,11 +16,10 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, Iterator, MutableMapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
-
-import structlog
 
 from openwork.constants import DEFAULT_LOG_RING_LINES
 from openwork.logfile import LogFileSettings, RotatingLog
@@ -23,11 +27,10 @@ from openwork.logfile import LogFileSettings, RotatingLog
 if TYPE_CHECKING:
     from openwork.config import LogFormat
 
-__all__ = ["LogEntry", "LogHub", "Redactor", "configure_logging", "get_hub"]
+__all__ = ["LogEntry", "LogHub", "Logger", "Redactor", "capture_logs", "configure_logging", "get_hub", "get_logger"]
 
 REDACTED = "[REDACTED]"
 _SENSITIVE_KEYS = ("token", "password", "secret", "authorization")
-_LEVELS = {"debug": "DEBUG", "info": "INFO", "warning": "WARN", "error": "ERROR", "critical": "FATAL"}
 _RANK = {"DEBUG": 0, "INFO": 1, "WARN": 2, "ERROR": 3, "FATAL": 4}
 
 
@@ -52,8 +55,8 @@ class Redactor:
                 text = text.replace(value, REDACTED)
         return text
 
-    def processor(self, _logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-        """structlog processor: mask sensitive keys and scrub secret values from every string."""
+    def scrub_event(self, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        """Mask sensitive keys and scrub secret values from every string of one event, in place."""
         for key, value in list(event.items()):
             if any(s in key.lower() for s in _SENSITIVE_KEYS) and value is not None:
                 event[key] = REDACTED
@@ -131,26 +134,24 @@ class LogHub:
         if _RANK.get(level, 1) >= self._console_rank:
             self._write(record if self.fmt == "json" else f"[{service}] {clean}")
 
-    def event(self, _logger: Any, name: str, event: MutableMapping[str, Any]) -> str:
-        """structlog final processor: render one of our own events."""
-        level = _LEVELS.get(name, name.upper())
-        message = str(event.pop("event", ""))
-        event.pop("timestamp", None)
+    def event(self, level: str, message: str, event: MutableMapping[str, Any]) -> None:
+        """Record and emit one of our own events (``level`` as in ``_RANK``; ``event``: its fields)."""
+        self.redactor.scrub_event(event)
         about = event.pop("service", None)
         if about is not None:
             event["target"] = about  # the service an event is about; the source is always us
-        extras = " ".join(f"{k}={_short(v)}" for k, v in event.items() if k != "level")
+        extras = " ".join(f"{k}={_short(v)}" for k, v in event.items())
         text = f"{message} {extras}".rstrip()
         self._remember("openwork", level, text)
-        attributes = {k: v for k, v in event.items() if k != "level"}
-        record = self._record(service="openwork", body=message, level=level, attributes=attributes)
+        record = self._record(service="openwork", body=message, level=level, attributes=event)
         if _RANK.get(level, 1) < self._console_rank:
-            raise structlog.DropEvent
+            return
         if self.fmt == "json":
-            return record
+            self._write(record)
+            return
         if level in ("WARN", "ERROR", "FATAL"):
             text = f"{level.lower()}: {text}"
-        return self.redactor(f"[openwork] {text}")  # nested values escaped the key-by-key processor
+        self._write(self.redactor(f"[openwork] {text}"))  # nested values escaped the key-by-key scrub
 
     def _json(self, *, service: str, body: str, level: str, attributes: MutableMapping[str, Any]) -> str:
         """One OTel-shaped JSON record: the ``--log-format json`` line and the log file's."""
@@ -205,6 +206,56 @@ def _jsonable(value: Any) -> Any:
 
 
 _hub = LogHub()
+_least_rank = _RANK["INFO"]  # debug events only with --verbose
+_captured: list[dict[str, Any]] | None = None
+
+
+class Logger:
+    """Structured events of one part of the server: ``log.warning("records.reaped", pid=12)``.
+
+    Every event goes to the hub configured last (:func:`configure_logging`); before that, to stderr.
+    ``name`` says which part logs (as a logging name would); the hub's records name the service."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def debug(self, event: str, **fields: Any) -> None:
+        _emit("DEBUG", event, fields)
+
+    def info(self, event: str, **fields: Any) -> None:
+        _emit("INFO", event, fields)
+
+    def warning(self, event: str, **fields: Any) -> None:
+        _emit("WARN", event, fields)
+
+    def error(self, event: str, **fields: Any) -> None:
+        _emit("ERROR", event, fields)
+
+
+def get_logger(name: str) -> Logger:
+    return Logger(name)
+
+
+def _emit(level: str, event: str, fields: dict[str, Any]) -> None:
+    if _captured is not None:
+        _captured.append({"event": event, "log_level": "warning" if level == "WARN" else level.lower(), **fields})
+        return
+    if _RANK[level] >= _least_rank:
+        _hub.event(level, event, fields)
+
+
+@contextmanager
+def capture_logs() -> Iterator[list[dict[str, Any]]]:
+    """Collect the events logged inside the block (``{"event": name, "log_level": ..., **fields}``)
+    instead of emitting them: for tests."""
+    global _captured
+    previous, _captured = _captured, []
+    try:
+        yield _captured
+    finally:
+        _captured = previous
 
 
 def get_hub() -> LogHub:
@@ -220,25 +271,11 @@ def configure_logging(
     log_file: LogFileSettings | None = None,
     console_level: str = "INFO",
 ) -> LogHub:
-    """Point structlog and child output at one hub (and the log file, when given). Returns the hub (also
+    """Point our events and child output at one hub (and the log file, when given). Returns the hub (also
     ``get_hub()``)."""
-    global _hub
+    global _hub, _least_rank
     _hub.close()  # a hub configured before (tests configure several in one process) lets go of its file
     file = RotatingLog(log_file) if log_file else None
     _hub = LogHub(fmt=fmt, run_id=run_id, stream=stream, file=file, console_level=console_level)
-    hub = _hub
-
-    def _emit(_logger: Any, name: str, event: MutableMapping[str, Any]) -> str:
-        return hub.event(_logger, name, event)
-
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            hub.redactor.processor,
-            _emit,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(10 if verbose else 20),
-        logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),
-        cache_logger_on_first_use=False,
-    )
-    return hub
+    _least_rank = _RANK["DEBUG"] if verbose else _RANK["INFO"]
+    return _hub

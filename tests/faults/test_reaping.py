@@ -22,8 +22,8 @@ import psutil
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from structlog.testing import capture_logs
 
+from openwork.logging import capture_logs
 from openwork.supervisor.identity import TIME_SLACK, boot_id
 from openwork.supervisor.records import ChildRecord, ChildRecords
 from openwork.supervisor.spawn import NONCE_ENV, supervisor_nonce

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-import structlog
 
+from openwork.logging import capture_logs
 from openwork.supervisor.clock import MonotonicClock
 from openwork.supervisor.policy import Liveness, RestartPolicy
 from openwork.supervisor.process import AsyncioSpawner, SpawnSpec
@@ -79,7 +79,7 @@ async def test_a_stopped_child_is_declared_hung_killed_as_a_group_and_replaced()
         await asyncio.wait_for(svc.start(), 30)
         first = svc.status().pid
         assert first is not None
-        with structlog.testing.capture_logs() as events:
+        with capture_logs() as events:
             os.killpg(first, signal.SIGSTOP)
             # A deadline for a hang, not a measurement: 3 probes (0.5 s apart, 0.5 s each), kill, restart.
             status = await svc.wait_running(after_pid=first, timeout=60)

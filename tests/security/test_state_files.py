@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from structlog.testing import capture_logs
 
+from openwork.logging import capture_logs
 from openwork.store.atomic import move_aside
 from openwork.supervisor.records import ChildRecord, ChildRecords
 from tests.helpers import FIXTURES, ServerProcess, serve_args, wait_for

@@ -3,9 +3,7 @@ from __future__ import annotations
 import io
 import json
 
-import structlog
-
-from openwork.logging import REDACTED, configure_logging
+from openwork.logging import REDACTED, configure_logging, get_logger
 
 
 def test_child_lines_are_prefixed_and_redacted_in_pretty_mode() -> None:
@@ -21,7 +19,7 @@ def test_json_records_are_otel_shaped_with_the_run_id() -> None:
     out = io.StringIO()
     hub = configure_logging(fmt="json", run_id="run_abc", stream=out)
     hub.child_line("opencode", "hello", stream="stderr")
-    structlog.get_logger().info("service.state", service="opencode", state="running")
+    get_logger("test").info("service.state", service="opencode", state="running")
     first, second = (json.loads(line) for line in out.getvalue().splitlines())
     assert first["body"] == "hello" and first["attributes"]["service"] == "opencode"
     assert first["resource"]["openwork.run_id"] == "run_abc"
@@ -34,7 +32,7 @@ def test_sensitive_keys_and_values_never_reach_the_stream() -> None:
     out = io.StringIO()
     hub = configure_logging(fmt="json", run_id="r", stream=out)
     hub.redactor.add("tok-AAAAAAAAAAAA")
-    structlog.get_logger().info("x", client_token="anything", note="has tok-AAAAAAAAAAAA inside")
+    get_logger("test").info("x", client_token="anything", note="has tok-AAAAAAAAAAAA inside")
     text = out.getvalue()
     assert "tok-AAAAAAAAAAAA" not in text and "anything" not in text
     assert text.count(REDACTED) == 2

@@ -154,7 +154,7 @@ def test_the_workspace_owner_is_the_user(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def test_a_root_owned_workspace_warns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from structlog.testing import capture_logs
+    from openwork.logging import capture_logs
 
     class FakeStat:
         st_uid = st_gid = 0

@@ -7,9 +7,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from structlog.testing import capture_logs
 
 from openwork.errors import StoreError
+from openwork.logging import capture_logs
 from openwork.store.atomic import write_atomic
 from openwork.store.db import MIGRATIONS, Database
 

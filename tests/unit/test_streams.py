@@ -12,10 +12,10 @@ import httpx
 import pytest
 from starlette.background import BackgroundTask
 from starlette.responses import StreamingResponse
-from structlog.testing import capture_logs
 
 from openwork.api.sse import relay_opencode_events
 from openwork.api.streams import OpenStreams, RelayResponse
+from openwork.logging import capture_logs
 
 pytestmark = pytest.mark.anyio
 

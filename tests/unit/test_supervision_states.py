@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 
 from openwork.errors import ConfigError, GaveUp, StartTimeout, SupervisorError
+from openwork.logging import capture_logs
 from openwork.supervisor.policy import Liveness, RestartPolicy, RestartWindow
 from openwork.supervisor.service import HUNG_REASON, RestartOutcome, Service
 from openwork.supervisor.state import (
@@ -108,7 +108,7 @@ async def test_illegal_transition_raises_when_strict(previous: S, new: S) -> Non
 async def test_illegal_transition_is_logged_in_production() -> None:
     service, _ = make(FakeWorld(clock=FakeClock(), script=[]), strict=False)
     service._state = S.STOPPED
-    with structlog.testing.capture_logs() as events:
+    with capture_logs() as events:
         service._set(S.RUNNING)
     assert service.state is S.RUNNING
     assert any(e["event"] == "service.illegal_transition" and e["previous"] == "stopped" for e in events)
@@ -368,7 +368,7 @@ async def test_three_failed_probes_declare_hung_then_sigcont_sigkill_and_restart
     await run_until(clock, lambda: service.state is S.RUNNING)
     await starter
     running_at = clock.now()
-    with structlog.testing.capture_logs() as events:
+    with capture_logs() as events:
         world.dead.add(world.handles[0].pid)
         await run_until(clock, lambda: service.state is S.RESTART_SCHEDULED)
     assert any(e["event"] == "service.hung" and e["pid"] == world.handles[0].pid for e in events)

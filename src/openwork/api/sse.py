@@ -8,12 +8,11 @@ import json
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from openwork.api.models.system import EventMessage
 from openwork.api.streams import OpenStreams, RelayResponse, await_cleanup
 from openwork.constants import DEFAULT_SSE_KEEPALIVE, DEFAULT_SSE_QUEUE
 from openwork.errors import SupervisorError
+from openwork.logging import get_logger
 from openwork.runtime.events import Subscription
 
 if TYPE_CHECKING:
@@ -21,7 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SSE_HEADERS", "event_stream", "format_event", "relay_opencode_events"]
 
-log = structlog.get_logger("openwork.streams")
+log = get_logger("openwork.streams")
 
 SSE_HEADERS = {"cache-control": "no-store", "x-accel-buffering": "no"}
 

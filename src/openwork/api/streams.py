@@ -22,16 +22,16 @@ import contextlib
 from collections.abc import Iterator, Mapping
 
 import httpx
-import structlog
 from starlette.background import BackgroundTask
 from starlette.responses import ContentStream, StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from openwork.errors import OpenworkError
+from openwork.logging import get_logger
 
 __all__ = ["STREAM_CLEANUP_TIMEOUT", "OpenStreams", "RelayResponse", "await_cleanup"]
 
-log = structlog.get_logger("openwork.streams")
+log = get_logger("openwork.streams")
 
 STREAM_CLEANUP_TIMEOUT = 5.0  # seconds a stopped body gets to close its upstream connection
 # A body that fails with one of these lost its upstream or its client: an event, not a traceback.

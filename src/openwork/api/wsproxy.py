@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-import structlog
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 from websockets.asyncio.client import ClientConnection, connect
@@ -22,11 +21,12 @@ from openwork.api.context import AppContext
 from openwork.api.deps import visible_workspace
 from openwork.auth.principal import authenticate
 from openwork.errors import OpenworkError
+from openwork.logging import get_logger
 from openwork.proxy.forward import opencode_raw_path, upstream_request
 
 __all__ = ["WS_IDLE_TIMEOUT", "WS_MAX_MESSAGE", "WS_OPEN_TIMEOUT", "router"]
 
-log = structlog.get_logger("openwork.proxy")
+log = get_logger("openwork.proxy")
 
 router = APIRouter(prefix="/workspaces")
 

@@ -37,9 +37,9 @@ def run_server(values: Mapping[str, Any]) -> int:
         console_level=config.log_console_level,
     )
     if values.get("login_in_argv"):
-        import structlog
+        from openwork.logging import get_logger
 
-        structlog.get_logger("openwork.server").warning(
+        get_logger("openwork.server").warning(
             "opencode.login_in_argv",
             hint="every local user can read a command line: pass OPENWORK_OPENCODE_USERNAME/PASSWORD by env",
         )

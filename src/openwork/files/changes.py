@@ -14,15 +14,14 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-import structlog
-
 from openwork.files.tempjournal import TEMP_PREFIX
 from openwork.lifecycle.libc import libc
+from openwork.logging import get_logger
 from openwork.wire import WireModel
 
 __all__ = ["Change", "ChangeInfo", "ChangeLog", "InotifyWatcher"]
 
-log = structlog.get_logger("openwork.files")
+log = get_logger("openwork.files")
 
 DEFAULT_LOG_SIZE = 10_000
 WATCH_POLL_TIMEOUT = 0.5  # the watcher thread checks for stop this often (stop() also wakes it)

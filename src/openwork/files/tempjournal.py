@@ -28,14 +28,13 @@ import sys
 import threading
 from pathlib import Path
 
-import structlog
-
 from openwork.errors import StoreError, storage_full
+from openwork.logging import get_logger
 from openwork.store.atomic import ensure_private_dir, move_aside, write_atomic
 
 __all__ = ["COMPACT_BYTES", "JOURNAL_NAME", "TEMP_PREFIX", "TempJournal", "temp_name"]
 
-log = structlog.get_logger("openwork.files")
+log = get_logger("openwork.files")
 
 TEMP_PREFIX = ".owtmp-"  # reserved: clients may not name a file so; listings and change events skip it
 _TEMP_RANDOM_BYTES = 6  # 48 random bits (12 hex digits): a clash with another temp file is all but impossible

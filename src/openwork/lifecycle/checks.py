@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 
 import httpx
-import structlog
 
 from openwork.api.context import AppContext
+from openwork.logging import get_logger
 from openwork.runtime.loopback import no_tls
 from openwork.runtime.stack import Stack
 
 __all__ = ["CHECK_TIMEOUT", "run_checks"]
 
-log = structlog.get_logger("openwork.check")
+log = get_logger("openwork.check")
 
 CHECK_TIMEOUT = 10.0  # each check request / first event
 

@@ -12,15 +12,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import structlog
-
 from openwork.errors import Held
+from openwork.logging import get_logger
 from openwork.paths import DataDir, platform_data_dir
 from openwork.store.lock import DataDirLock
 
 __all__ = ["MOVED_NOTE", "migrate_old_default"]
 
-log = structlog.get_logger("openwork.server")
+log = get_logger("openwork.server")
 
 MOVED_NOTE = "MOVED-TO-OPENWORK-DIR.txt"
 

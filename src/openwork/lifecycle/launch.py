@@ -13,11 +13,10 @@ import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import structlog
-
 from openwork.auth.credentials import Credentials, OpencodeLogin, load_credentials
 from openwork.config import ServerConfig
 from openwork.errors import ConfigError, OpenworkError
+from openwork.logging import get_logger
 from openwork.runtime.ports import bind_listener, require_free
 from openwork.sidecars.progress import CallbackProgress
 from openwork.sidecars.resolver import ResolvedBinary, Resolver
@@ -30,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Launch", "prepare"]
 
-log = structlog.get_logger("openwork.server")
+log = get_logger("openwork.server")
 
 
 @dataclass(kw_only=True)

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import psutil
-import structlog
 
 from openwork.auth.credentials import Credentials
 from openwork.config import ServerConfig
@@ -24,22 +23,22 @@ from openwork.lifecycle.launch import Launch
 from openwork.lifecycle.priority import lower_this_thread
 from openwork.lifecycle.ready import connect_info, print_ready
 from openwork.lifecycle.signals import Signals
-from openwork.logging import LogHub
+from openwork.logging import LogHub, get_logger
 from openwork.runtime.events import EventBus
 from openwork.runtime.stack import Stack
 from openwork.sidecars.resolver import ResolvedBinary
 from openwork.store.atomic import write_atomic
-from openwork.store.db import Database
 
 if TYPE_CHECKING:
     from openwork.api.context import AppContext
     from openwork.lifecycle.httpserver import EmbeddedServer
     from openwork.lifecycle.statefile import StateFile
     from openwork.runtime.hotreload import HotReloader
+    from openwork.store.db import Database
 
 __all__ = ["ServeOptions", "serve"]
 
-log = structlog.get_logger("openwork.server")
+log = get_logger("openwork.server")
 _T = TypeVar("_T")
 
 
@@ -150,6 +149,7 @@ class _Run:
         from openwork.lifecycle.statefile import StateFile
         from openwork.runtime.control import RuntimeControl
         from openwork.runtime.gateway import OpencodeGateway
+        from openwork.store.db import Database
         from openwork.supervisor.state import ServiceState
         from openwork.workspaces.legacy import import_legacy_state, legacy_candidates
         from openwork.workspaces.original import server_process

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import signal
 
-import structlog
+from openwork.logging import get_logger
 
 __all__ = ["EXIT_SIGINT", "EXIT_SIGTERM", "Signals"]
 
-log = structlog.get_logger("openwork.server")
+log = get_logger("openwork.server")
 
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from openwork.errors import OpenworkError
+from openwork.logging import get_logger
 from openwork.store.atomic import write_atomic
 from openwork.workspaces.legacy import LEGACY_STATE_FILE
 from openwork.workspaces.original import DaemonWorkspace, ProcessInfo, cli_version, opencode_process
@@ -32,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["STATE_VERSION", "StateFile", "state_file_path"]
 
-log = structlog.get_logger("openwork.server")
+log = get_logger("openwork.server")
 
 STATE_VERSION = 1
 # Events after which the file is rewritten: the workspace list, the active one, opencode's process.

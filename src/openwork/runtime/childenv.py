@@ -13,14 +13,13 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-import structlog
-
 from openwork.envstore import env_store_path, load_env_store
 from openwork.errors import ConfigError
+from openwork.logging import get_logger
 
 __all__ = ["ChildEnv", "tool_dirs", "with_loopback_exempt", "with_tool_dirs"]
 
-log = structlog.get_logger("openwork.env")
+log = get_logger("openwork.env")
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _PROXY_KEYS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")

@@ -12,10 +12,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import structlog
-
 from openwork import __version__
 from openwork.errors import ConflictError, OpenworkError, ValidationError
+from openwork.logging import get_logger
 from openwork.runtime.events import EventBus
 from openwork.runtime.stack import Stack
 from openwork.sidecars.components import OPENCODE_VERSION
@@ -26,7 +25,7 @@ from openwork.wire import WireModel
 
 __all__ = ["UPGRADE_HEALTH_TIMEOUT", "RuntimeControl", "UpgradeInfo", "UpgradeState", "UpgradeStep"]
 
-log = structlog.get_logger("openwork.runtime")
+log = get_logger("openwork.runtime")
 
 UPGRADE_HEALTH_TIMEOUT = 30.0  # a restarted service must be running on the new binary by then
 _VERSION_RE_OK = frozenset("0123456789.-+abcdefghijklmnopqrstuvwxyz")

@@ -14,14 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import structlog
-
 from openwork.constants import DEFAULT_HOT_RELOAD_COOLDOWN_MS, DEFAULT_HOT_RELOAD_DEBOUNCE_MS
 from openwork.errors import OpenworkError
+from openwork.logging import get_logger
 
 __all__ = ["HotReloader", "ReloadScheduler", "config_fingerprint"]
 
-log = structlog.get_logger("openwork.hotreload")
+log = get_logger("openwork.hotreload")
 
 POLL_INTERVAL = 0.25
 _FILES = ("opencode.json", "opencode.jsonc")

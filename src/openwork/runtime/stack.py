@@ -6,21 +6,17 @@ import asyncio
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-import structlog
+from typing import TYPE_CHECKING
 
 from openwork.auth.credentials import Credentials
 from openwork.config import ServerConfig
 from openwork.errors import SupervisorError
-from openwork.logging import LogHub
+from openwork.logging import LogHub, get_logger
 from openwork.runtime.childenv import ChildEnv
 from openwork.runtime.events import EventBus
 from openwork.runtime.opencode import OpencodeDriver, stack_opencode_env
 from openwork.runtime.router import RouterDriver
 from openwork.runtime.tools import router_state_file
-from openwork.sandbox.driver import SandboxDriver
-from openwork.sandbox.engine import ContainerEngine
-from openwork.sandbox.mounts import Mount
 from openwork.sidecars.resolver import ResolvedBinary
 from openwork.supervisor.clock import Clock, MonotonicClock
 from openwork.supervisor.policy import Liveness
@@ -28,6 +24,10 @@ from openwork.supervisor.process import AsyncioSpawner, Spawner
 from openwork.supervisor.records import ChildRecords
 from openwork.supervisor.service import Service, ServiceDriver
 from openwork.supervisor.state import ServiceState, ServiceStatus
+
+if TYPE_CHECKING:
+    from openwork.sandbox.engine import ContainerEngine
+    from openwork.sandbox.mounts import Mount
 
 __all__ = ["SandboxSetup", "Stack"]
 
@@ -43,7 +43,7 @@ class SandboxSetup:
     container_binary: Path
 
 
-log = structlog.get_logger("openwork.runtime")
+log = get_logger("openwork.runtime")
 
 
 class Stack:
@@ -71,6 +71,8 @@ class Stack:
         self.child_env = ChildEnv(config.env_store, redact=hub.redactor.add)
         self.driver: OpencodeDriver
         if sandbox is not None:
+            from openwork.sandbox.driver import SandboxDriver  # imported only for a sandbox: not on every start
+
             self.driver = SandboxDriver(
                 binary=binary,
                 container_binary=sandbox.container_binary,
@@ -157,7 +159,8 @@ class Stack:
             self.driver.mark_running(status.state is ServiceState.RUNNING)
         elif status.name == "router" and self.router_driver is not None:
             self.router_driver.mark_running(status.state is ServiceState.RUNNING)
-        self.bus.publish("service.state", status.to_json())
+        if self.bus.subscriber_count:  # none before HTTP is up: opencode's first spawn builds no wire model
+            self.bus.publish("service.state", status.to_json())
 
     def _line(self, service: str, line: str, stream: str) -> None:
         self.hub.child_line(service, line, stream=stream)

@@ -15,10 +15,9 @@ import os
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
-import structlog
-
 from openwork.auth.credentials import Credentials
 from openwork.errors import ValidationError
+from openwork.logging import get_logger
 from openwork.paths import DataDir
 from openwork.runtime.childenv import ChildEnv
 from openwork.runtime.opencode import OpencodeDriver
@@ -32,7 +31,7 @@ from openwork.supervisor.spawn import SpawnSpec
 
 __all__ = ["ENGINE_CALL_TIMEOUT", "SandboxDriver", "data_label"]
 
-log = structlog.get_logger("openwork.sandbox")
+log = get_logger("openwork.sandbox")
 
 ENGINE_CALL_TIMEOUT = 30.0  # `rm --force`, `ps`: bounded like everything else
 CONTAINER_WORKSPACE = PurePosixPath("/workspace")

@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import structlog
-
 from openwork.errors import ConfigError
+from openwork.logging import get_logger
 
 __all__ = [
     "DEFAULT_MEMORY_BYTES",
@@ -33,7 +32,7 @@ __all__ = [
     "workspace_user",
 ]
 
-log = structlog.get_logger("openwork.sandbox")
+log = get_logger("openwork.sandbox")
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB

@@ -12,13 +12,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from openwork.errors import StoreError, storage_full
+from openwork.logging import get_logger
 
 __all__ = ["MIGRATIONS", "Database"]
 
-log = structlog.get_logger("openwork.store")
+log = get_logger("openwork.store")
 
 DEFAULT_BUSY_TIMEOUT = 5.0  # seconds a writer waits for another connection's lock
 

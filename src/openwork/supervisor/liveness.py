@@ -6,15 +6,14 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import structlog
-
+from openwork.logging import get_logger
 from openwork.supervisor.clock import Clock, wait_first
 from openwork.supervisor.policy import Liveness
 from openwork.supervisor.process import ProcessHandle
 
 __all__ = ["await_healthy", "watch"]
 
-log = structlog.get_logger("openwork.supervisor")
+log = get_logger("openwork.supervisor")
 
 _MAX_PROBES = 4  # start probes in flight at once
 

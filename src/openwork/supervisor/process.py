@@ -10,16 +10,16 @@ from collections.abc import Callable
 from typing import Protocol
 
 import psutil
-import structlog
 
 from openwork.errors import SupervisorError
+from openwork.logging import get_logger
 from openwork.supervisor.lines import LineSplitter
 from openwork.supervisor.records import ChildRecord, ChildRecords
 from openwork.supervisor.spawn import SpawnSpec, cannot_start, child_options
 
 __all__ = ["AsyncioSpawner", "LineCallback", "ProcessHandle", "SpawnSpec", "Spawner"]
 
-log = structlog.get_logger("openwork.supervisor")
+log = get_logger("openwork.supervisor")
 
 LineCallback = Callable[[str, str], None]  # (line, stream name)
 _READ_CHUNK = 64 * 1024

@@ -13,57 +13,77 @@ reason not to start.
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import signal
 import threading
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Any
 
 import psutil
-import pydantic
-import structlog
-from pydantic import BaseModel, ConfigDict, Field
 
 from openwork.errors import StoreError
+from openwork.logging import get_logger
 from openwork.store.atomic import move_aside, read_regular, write_atomic
 from openwork.supervisor.identity import boot_id, same_process
 from openwork.supervisor.spawn import NONCE_ENV, supervisor_nonce
 
 __all__ = ["MAX_RECORDS_BYTES", "REAP_WAIT_TIMEOUT", "ChildRecord", "ChildRecords", "same_process"]
 
-log = structlog.get_logger("openwork.supervisor")
+log = get_logger("openwork.supervisor")
 
 REAP_WAIT_TIMEOUT = 2.0  # after SIGKILL, leftovers are waited for this long (SIGKILL cannot be ignored)
 MAX_RECORDS_BYTES = 1 << 20  # a few hundred bytes a child; anything near this is not our file
 _PID_MAX = 2**31 - 1  # pid_t; the kernel's own limit (pid_max) is at most 2**22
-
-_Pid = Annotated[int, Field(gt=0, le=_PID_MAX)]
-_Time = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+_MAX_TEXT = 256
 
 
 def _self_create_time() -> float:
     return psutil.Process(os.getpid()).create_time()
 
 
-class ChildRecord(BaseModel):
+class _Invalid(ValueError):
+    """A record that is not one; the message names the field, never its value."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChildRecord:
     """One child, as ``children.json`` holds it.
 
     Strict types (``"12"`` is no pid, ``true`` no number). Unknown fields are ignored rather than
     refused: a newer server may add some, and an older one run afterwards should still reap by the
     fields it knows. ``nonce`` and ``boot_id`` are missing only in records of servers before they
-    existed; such a record can be reaped by its leader's ``(pid, create_time)`` alone.
+    existed; such a record can be reaped by its leader's ``(pid, create_time)`` alone. (A dataclass
+    checked by hand, not a pydantic model: this module is on the way to opencode's spawn, and pydantic's
+    import is not.)
     """
 
-    model_config = ConfigDict(strict=True, frozen=True, extra="ignore")
+    service: str
+    pid: int
+    pgid: int
+    create_time: float
+    owner_pid: int
+    owner_create_time: float
+    nonce: str | None = None
+    boot_id: str | None = None
 
-    service: str = Field(max_length=256)
-    pid: _Pid
-    pgid: _Pid
-    create_time: _Time
-    owner_pid: _Pid
-    owner_create_time: _Time
-    nonce: str | None = Field(default=None, min_length=16, max_length=256)
-    boot_id: str | None = Field(default=None, min_length=1, max_length=256)
+    @classmethod
+    def from_json(cls, item: object) -> ChildRecord:
+        """The record ``item`` (one element of the file's list) holds; :class:`_Invalid` if it holds none."""
+        if not isinstance(item, dict):
+            raise _Invalid("not an object")
+        return cls(
+            service=_text(item, "service", 0),
+            pid=_pid(item, "pid"),
+            pgid=_pid(item, "pgid"),
+            create_time=_time(item, "create_time"),
+            owner_pid=_pid(item, "owner_pid"),
+            owner_create_time=_time(item, "owner_create_time"),
+            nonce=_optional_text(item, "nonce", 16),
+            boot_id=_optional_text(item, "boot_id", 1),
+        )
 
     @classmethod
     def for_child(cls, *, service: str, pid: int, pgid: int, create_time: float) -> ChildRecord:
@@ -80,7 +100,51 @@ class ChildRecord(BaseModel):
         )
 
 
-_RECORDS = pydantic.TypeAdapter(list[ChildRecord])
+def _field(item: dict[str, Any], name: str) -> object:
+    if name not in item:
+        raise _Invalid(f"{name} missing")
+    return item[name]
+
+
+def _pid(item: dict[str, Any], name: str) -> int:
+    value = _field(item, name)
+    if type(value) is not int or not 0 < value <= _PID_MAX:  # bool is an int subclass: refused too
+        raise _Invalid(f"{name} is not a pid")
+    return value
+
+
+def _time(item: dict[str, Any], name: str) -> float:
+    value = _field(item, name)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise _Invalid(f"{name} is not a time")
+    return float(value)
+
+
+def _text(item: dict[str, Any], name: str, least: int) -> str:
+    value = _field(item, name)
+    if type(value) is not str or not least <= len(value) <= _MAX_TEXT:
+        raise _Invalid(f"{name} is not a string of {least} to {_MAX_TEXT} characters")
+    return value
+
+
+def _optional_text(item: dict[str, Any], name: str, least: int) -> str | None:
+    return None if item.get(name) is None else _text(item, name, least)
+
+
+def _parse(raw: bytes) -> list[ChildRecord]:
+    try:
+        items = json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise _Invalid("not JSON") from exc
+    if not isinstance(items, list):
+        raise _Invalid("not a list")
+    records = []
+    for index, item in enumerate(items):
+        try:
+            records.append(ChildRecord.from_json(item))
+        except _Invalid as exc:
+            raise _Invalid(f"record {index}: {exc}") from None
+    return records
 
 
 class ChildRecords:
@@ -99,11 +163,9 @@ class ChildRecords:
         if raw is None or not raw.strip():
             return []
         try:
-            return _RECORDS.validate_json(raw)
-        except pydantic.ValidationError as exc:
-            # Only the error count and the first location: the messages would quote the content.
-            first = exc.errors()[0]["loc"] if exc.error_count() else ()
-            self._set_aside(f"not a list of child records ({exc.error_count()} errors, first at {list(first)})")
+            return _parse(raw)
+        except _Invalid as exc:  # its message names a field, never the content
+            self._set_aside(f"not a list of child records ({exc})")
             return []
 
     def _set_aside(self, reason: str) -> None:
@@ -129,7 +191,7 @@ class ChildRecords:
             except OSError as exc:
                 raise StoreError(f"cannot remove {self.path}: {exc.strerror}") from exc
             return
-        write_atomic(self.path, _RECORDS.dump_json(records, indent=1), mode=0o600)
+        write_atomic(self.path, json.dumps([asdict(r) for r in records], indent=1).encode(), mode=0o600)
 
     def add(self, record: ChildRecord) -> None:
         with self._lock:

@@ -7,10 +7,9 @@ import contextlib
 from collections import deque
 from collections.abc import Callable
 
-import structlog
-
 from openwork.constants import DEFAULT_HEALTH_POLL_INTERVAL
 from openwork.errors import StartTimeout, SupervisorError
+from openwork.logging import get_logger
 from openwork.supervisor.clock import Clock, wait_first
 from openwork.supervisor.driver import ServiceDriver
 from openwork.supervisor.liveness import await_healthy, watch
@@ -31,7 +30,7 @@ from openwork.supervisor.state import (
 
 __all__ = ["RestartOutcome", "Service", "ServiceDriver"]
 
-log = structlog.get_logger("openwork.supervisor")
+log = get_logger("openwork.supervisor")
 
 _LAST_LINES = 20  # output lines kept with an exit record
 _LAST_LINE_CHARS = 2048  # of each such line

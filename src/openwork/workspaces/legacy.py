@@ -6,15 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from openwork.errors import OpenworkError, ValidationError
+from openwork.logging import get_logger
 from openwork.workspaces.original import CLI_VERSION_PREFIX
 from openwork.workspaces.registry import Workspace, WorkspaceRegistry, validate_folder
 
 __all__ = ["LEGACY_STATE_FILE", "import_legacy_state", "legacy_candidates"]
 
-log = structlog.get_logger("openwork.workspaces")
+log = get_logger("openwork.workspaces")
 
 LEGACY_STATE_FILE = "openwork-orchestrator-state.json"
 _DONE_KEY = "legacy_import_done"
