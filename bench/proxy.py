@@ -1,12 +1,17 @@
 """The opencode proxy against opencode itself, in one run, alternating.
 
 Run: .venv/bin/python bench/proxy.py [--requests 500]
-Starts `openwork serve` (the proxy side, with its own opencode) and a bare `opencode serve` with known
-credentials (the direct side) on the same binary and an equal workspace. Then, alternating in blocks of 50:
+Starts `openwork daemon run` with a caller-chosen opencode login (OPENWORK_OPENCODE_USERNAME/PASSWORD
+behind OPENWORK_INTERNAL_ALLOW_OPENCODE_CREDENTIALS=1, as the desktop app does), so the direct side is the
+very opencode behind the proxy, asked for the same workspace (`?directory=`): the same process, state and
+configuration both ways. Then, alternating in blocks of 50:
 keep-alive `GET /session` and `GET /file/content?path=...`, median and p90 each way; time to the first SSE event
 of `/event` each way (median of 20); and a 20 MiB request body through the proxy with the peak RSS growth
 of the openwork process (sampled every 5 ms): a streamed operation (a terminal's input, `PUT /pty/{id}`) and
 a prompt (`POST /session/{id}/message`, buffered: its parts are checked for file: URLs).
+Also the openwork process's own CPU time per proxied request (what the proxy costs, apart from opencode), and
+a third side as the floor: bench/_floor_proxy.py, uvicorn + httpx forwarding to the same opencode with
+nothing else (no auth, routing, policy), which is what any proxy on this stack pays.
 Guards: proxied p50 <= direct + 3 ms, p90 <= direct + 5 ms; 20 MiB streamed adds <= 8 MiB RSS.
 """
 
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import statistics
 import subprocess
@@ -27,7 +33,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from _common import free_port, isolated_env, stop
+from _common import isolated_env, stop
 from openwork.config import default_data_dir
 from openwork.sidecars.resolver import Resolver, SidecarSettings
 
@@ -46,6 +52,13 @@ def _wait_healthy(url: str, auth: httpx.Auth | None, headers: dict[str, str]) ->
             pass
         time.sleep(0.1)
     raise SystemExit(f"not healthy: {url}")
+
+
+def _cpu(proc: psutil.Process | None) -> float:
+    if proc is None:
+        return 0.0
+    times = proc.cpu_times()
+    return times.user + times.system
 
 
 def _timed(client: httpx.Client, url: str, n: int, params: dict[str, str]) -> list[float]:
@@ -100,49 +113,63 @@ def main() -> None:
     binary = Resolver(SidecarSettings(sidecar_dir=default_data_dir() / "sidecars")).resolve("opencode").path
     with tempfile.TemporaryDirectory(prefix="openwork-bench-proxy-") as tmp:
         root = Path(tmp)
-        for side in ("direct", "proxied"):
-            (root / side).mkdir()
-            (root / side / "hello.txt").write_text("hello\n" * 100)
+        workspace = root / "workspace"
+        workspace.mkdir()
+        (workspace / "hello.txt").write_text("hello\n" * 100)
         password = secrets.token_urlsafe(24)
-        env_direct = {**isolated_env(root / "home-direct"), "OPENCODE_SERVER_USERNAME": "bench",
-                      "OPENCODE_SERVER_PASSWORD": password}
-        port = free_port()
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        bare = subprocess.Popen([str(binary), "serve", "--hostname", "127.0.0.1", "--port", str(port)],
-                                cwd=root / "direct", env=env_direct, **quiet)
+        env = {**isolated_env(root / "home"), "OPENWORK_OPENCODE_USERNAME": "bench",
+               "OPENWORK_OPENCODE_PASSWORD": password, "OPENWORK_INTERNAL_ALLOW_OPENCODE_CREDENTIALS": "1"}
         ours = subprocess.Popen(
-            [sys.executable, "-m", "openwork", "serve", "--json", "--port", "0", "--opencode-port", "0",
-             "--workspace", str(root / "proxied"), "--allow-external", "--opencode-bin", str(binary),
+            [sys.executable, "-m", "openwork", "daemon", "run", "--json", "--port", "0", "--opencode-port", "0",
+             "--workspace", str(workspace), "--allow-external", "--opencode-bin", str(binary),
              "--approval", "auto", "--no-opencode-hot-reload", "--data-dir", str(root / "data")],
-            env=isolated_env(root / "home-proxied"), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        floor: subprocess.Popen[str] | None = None
         try:
             assert ours.stdout is not None
             info = json.loads(ours.stdout.readline())
-            direct_base = f"http://127.0.0.1:{port}"
+            direct_base = info["opencodeUrl"]
             auth = httpx.BasicAuth("bench", password)
             _wait_healthy(direct_base + "/global/health", auth, {})
             token = {"authorization": f"Bearer {info['clientToken']}"}
             with httpx.Client(base_url=info["openworkUrl"], headers=token, timeout=30) as setup:
                 ws_id = setup.get("/workspaces").json()["data"]["items"][0]["id"]
             proxy_base = f"{info['openworkUrl']}/workspaces/{ws_id}/opencode"
+            floor = subprocess.Popen(
+                [sys.executable, str(Path(__file__).with_name("_floor_proxy.py"))],
+                env={**os.environ, "UPSTREAM": direct_base, "UPSTREAM_USER": "bench", "UPSTREAM_PASSWORD": password},
+                stdout=subprocess.PIPE, text=True)
+            assert floor.stdout is not None
+            floor_base = f"http://127.0.0.1:{floor.stdout.readline().strip()}"
             direct = httpx.Client(base_url=direct_base, auth=auth, timeout=30)
             proxied = httpx.Client(base_url=proxy_base, headers=token, timeout=30)
+            floored = httpx.Client(base_url=floor_base, timeout=30)
+            # side: (client, query it adds, the forwarding process whose CPU time is counted)
+            sides: dict[str, tuple[httpx.Client, dict[str, str], psutil.Process | None]] = {
+                "direct": (direct, {"directory": str(workspace)}, None),
+                "floor": (floored, {"directory": str(workspace)}, psutil.Process(floor.pid)),
+                "proxied": (proxied, {}, psutil.Process(ours.pid)),
+            }
             results: dict[str, dict[str, list[float]]] = {}
-            here = {"direct": {"directory": str(root / "direct")}, "proxied": {}}
+            cpu_per_request: dict[str, dict[str, float]] = {}
             for name, path, query in (
                 ("GET /session", "/session", {}),
                 ("GET /file/content", "/file/content", {"path": "hello.txt"}),
             ):
-                _timed(direct, path, 20, {**here["direct"], **query})  # warm both: connections, caches
-                _timed(proxied, path, 20, query)
-                times: dict[str, list[float]] = {"direct": [], "proxied": []}
+                for client, extra, _ in sides.values():
+                    _timed(client, path, 20, {**extra, **query})  # warm every side: connections, caches
+                times: dict[str, list[float]] = {side: [] for side in sides}
+                cpu = dict.fromkeys(sides, 0.0)
                 for _ in range(max(1, args.requests // BLOCK)):
-                    times["direct"] += _timed(direct, path, BLOCK, {**here["direct"], **query})
-                    times["proxied"] += _timed(proxied, path, BLOCK, query)
+                    for side, (client, extra, proc) in sides.items():
+                        before = _cpu(proc)
+                        times[side] += _timed(client, path, BLOCK, {**extra, **query})
+                        cpu[side] += _cpu(proc) - before
                 results[name] = times
+                cpu_per_request[name] = {side: cpu[side] / len(times[side]) for side in sides}
             first: dict[str, list[float]] = {"direct": [], "proxied": []}
             for _ in range(20):
-                first["direct"].append(_first_event(direct, f"/event?directory={root / 'direct'}"))
+                first["direct"].append(_first_event(direct, f"/event?directory={workspace}"))
                 first["proxied"].append(_first_event(proxied, "/event"))
             big = b"x" * (20 * MIB)
             session = proxied.post("/session", json={}).json()["id"]
@@ -151,21 +178,26 @@ def main() -> None:
             buffered = _peak_rss_growth(
                 ours.pid, lambda: proxied.post(f"/session/{session}/message", content=prompt, timeout=120)
             )
-            print(f"{'request':<22}{'direct p50':>12}{'proxied p50':>13}{'direct p90':>12}{'proxied p90':>13}")
+            print(f"{'request':<20}{'side':<9}{'p50':>9}{'p90':>9}{'+p50':>8}{'+p90':>8}{'CPU/request':>13}")
             for name, times in results.items():
-                d50, p50 = _pct(times["direct"], 0.5), _pct(times["proxied"], 0.5)
-                d90, p90 = _pct(times["direct"], 0.9), _pct(times["proxied"], 0.9)
-                print(f"{name:<22}{d50:>10.2f}ms{p50:>11.2f}ms{d90:>10.2f}ms{p90:>11.2f}ms"
-                      f"   (+{p50 - d50:.2f} / +{p90 - d90:.2f} ms; guards +3 / +5)")
+                d50, d90 = _pct(times["direct"], 0.5), _pct(times["direct"], 0.9)
+                for side in sides:
+                    p50, p90 = _pct(times[side], 0.5), _pct(times[side], 0.9)
+                    used = f"{cpu_per_request[name][side] * 1000:.2f} ms" if side != "direct" else ""
+                    print(f"{name:<20}{side:<9}{p50:>7.2f}ms{p90:>7.2f}ms"
+                          f"{p50 - d50:>+8.2f}{p90 - d90:>+8.2f}{used:>13}")
+            print("guards for proxied: +p50 <= +3 ms, +p90 <= +5 ms. floor: uvicorn + httpx forwarding with nothing "
+                  "else (bench/_floor_proxy.py)")
             fd, fp = statistics.median(first["direct"]) * 1000, statistics.median(first["proxied"]) * 1000
             print(f"first SSE event of /event, median of 20: direct {fd:.2f} ms, proxied {fp:.2f} ms")
             print(f"20 MiB body, peak RSS growth of openwork: streamed (PUT /pty) {streamed:.1f} MiB (guard <= 8); "
                   f"prompt (buffered for its file: URLs) {buffered:.1f} MiB")
-            direct.close()
-            proxied.close()
+            for client, _, _ in sides.values():
+                client.close()
         finally:
-            for proc in (ours, bare):
-                stop(proc)
+            for proc in (floor, ours):
+                if proc is not None:
+                    stop(proc)
 
 
 if __name__ == "__main__":
