@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Scope
 
 from openwork import __version__
 from openwork.api import approvals, env, files, proxy, runtime, system, tokens, workspaces, wsproxy
@@ -78,6 +78,7 @@ def create_app(ctx: AppContext) -> ASGIApp:
     app.include_router(approvals.router)
     app.include_router(runtime.router)
     app.include_router(runtime.legacy_router)
+    _walk_routes(app)
 
     def caller(authorization: str | None, host_token: str | None) -> Principal:
         return authenticate(
@@ -103,3 +104,13 @@ def create_app(ctx: AppContext) -> ASGIApp:
         expose_headers=["x-request-id"],
         max_age=CORS_MAX_AGE,
     )
+
+
+def _walk_routes(app: FastAPI) -> None:
+    """Match a path no route has against every route, now (the server builds its app in a worker thread
+    while opencode boots): FastAPI builds an included router's route table the first time a request walks
+    it, and the first client request (often `daemon stop`'s or `workspace add`'s) would wait for that
+    (docs/benchmarks.md). ``matches`` is Starlette's synchronous route API; nothing is sent."""
+    scope: Scope = {"type": "http", "method": "GET", "path": "/-", "root_path": "", "headers": []}
+    for route in app.router.routes:
+        route.matches(scope)
