@@ -77,7 +77,7 @@ class ServerConfig:
     log_max_bytes: int = DEFAULT_LOG_FILE_MAX_BYTES  # the log file rotates past this size
     log_backups: int = DEFAULT_LOG_FILE_BACKUPS  # rotated files kept
     log_console_level: str = "INFO"  # the console shows this level and above (the file keeps everything)
-    env_store: Path | None = None  # the user env store (openwork.envstore); None: its default place
+    env_store: Path | None = None  # the user env store (openwork.runtime.envstore); None: its default place
     run_id: str = field(default_factory=new_run_id)
     client_token: str | None = None
     host_token: str | None = None

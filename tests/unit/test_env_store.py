@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from openwork.envstore import load_env_store, save_env_store, validate_env
 from openwork.errors import ConfigError, ValidationError
 from openwork.files.protected import ProtectedSet
 from openwork.runtime.childenv import ChildEnv, with_loopback_exempt, with_tool_dirs
+from openwork.runtime.envstore import load_env_store, save_env_store, validate_env
 
 
 @pytest.mark.parametrize(

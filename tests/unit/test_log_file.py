@@ -10,8 +10,8 @@ import pytest
 
 from openwork.cli.logs import parse_since, render_record
 from openwork.errors import ValidationError
-from openwork.logfile import LogFileSettings, RotatingLog, log_files, read_records
 from openwork.logging import LogHub
+from openwork.logging.file import LogFileSettings, RotatingLog, log_files, read_records
 
 
 def _line(n: int) -> str:

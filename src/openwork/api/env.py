@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from openwork.api.deps import Ctx, Host
 from openwork.api.envelope import Envelope, ok
-from openwork.envstore import MAX_ENTRIES, save_env_store
 from openwork.logging import REDACTED
+from openwork.runtime.envstore import MAX_ENTRIES, save_env_store
 from openwork.supervisor.state import RestartOutcome
 from openwork.wire import WireModel
 

@@ -30,11 +30,11 @@ from openwork.cli.options import (
 )
 from openwork.cli.output import emit
 from openwork.cli.serveconfig import sidecar_settings
-from openwork.envstore import env_store_path, load_env_store
 from openwork.errors import ConfigError, OpenworkError, StoreError
 from openwork.lifecycle.doctor import Check, DoctorSettings, run_checks
 from openwork.logging import REDACTED
 from openwork.paths import DataDir
+from openwork.runtime.envstore import env_store_path, load_env_store
 from openwork.sidecars.components import OPENCODE_VERSION
 from openwork.sidecars.targets import current_target
 from openwork.store.atomic import read_regular, write_atomic
@@ -154,7 +154,7 @@ def _members(
     yield "config.json", dump(config)
     yield "runtime-summary.json", dump(_runtime_summary(dirs))
     log_file = dirs.log_file
-    from openwork.logfile import read_records
+    from openwork.logging.file import read_records
 
     records = read_records(log_file, last=LOG_RECORDS)
     yield "logs.jsonl", "".join(json.dumps(redactor.value(r), default=str) + "\n" for r in records)

@@ -19,7 +19,7 @@ import click
 from openwork.cli.client import ServerTarget, find_target, request
 from openwork.cli.options import data_dir_option, host_token_option, json_option, openwork_url_option
 from openwork.errors import ValidationError
-from openwork.logfile import parse_record, read_records, record_time
+from openwork.logging.file import parse_record, read_records, record_time
 from openwork.paths import DataDir
 from openwork.wire import iso
 

@@ -24,8 +24,8 @@ def run_server(values: Mapping[str, Any]) -> int:
     from openwork.lifecycle.gcpolicy import relax_for_start_up
     from openwork.lifecycle.launch import prepare
     from openwork.lifecycle.server import ServeOptions, serve
-    from openwork.logfile import LogFileSettings
     from openwork.logging import configure_logging
+    from openwork.logging.file import LogFileSettings
 
     config = server_config(values)
     relax_for_start_up()  # until the server is ready (see gcpolicy)

@@ -10,9 +10,9 @@ from typing import Any
 from openwork.auth.credentials import OpencodeLogin
 from openwork.config import ServerConfig, new_run_id, parse_size
 from openwork.constants import LOG_CONSOLE_ENV
-from openwork.envstore import env_store_path
 from openwork.errors import ConfigError
 from openwork.paths import DataDir, user_sidecar_dir
+from openwork.runtime.envstore import env_store_path
 from openwork.sidecars.resolver import SidecarSettings
 from openwork.supervisor.policy import RestartPolicy, RestartWindow
 

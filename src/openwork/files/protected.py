@@ -14,8 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from openwork.envstore import env_store_path
 from openwork.paths import user_config_dir
+from openwork.runtime.envstore import env_store_path
 
 __all__ = ["CODE_CONFIG", "ProtectedSet", "touches"]
 

@@ -23,8 +23,8 @@ from typing import Any, Literal
 # The server check is a client of the server, as `openwork status` is: it uses the thin CLI's client.
 from openwork.cli.client import ServerTarget, request, server_record
 from openwork.constants import DEFAULT_PORT
-from openwork.envstore import env_store_path, load_env_store
 from openwork.errors import ConfigError, NotCached, OpenworkError
+from openwork.runtime.envstore import env_store_path, load_env_store
 from openwork.runtime.ports import is_free, listener
 from openwork.sidecars.components import OPENCODE_VERSION
 from openwork.sidecars.resolver import Resolver, SidecarSettings

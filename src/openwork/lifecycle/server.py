@@ -245,8 +245,7 @@ class _Run:
         state_follower: asyncio.Task[None] | None = None
         spawned = asyncio.ensure_future(self.stack.opencode.spawned.wait())
         try:
-            # The HTTP half (imports, the app, the database) is built while opencode boots: after its spawn,
-            # not before it.
+            # The HTTP half (imports, the app, the database) is built after opencode's spawn, while it boots.
             await _first(spawned, start, stop_requested)
             if self.signals.stopping:  # asked to stop before opencode was even spawned: nothing to serve
                 code = self.signals.exit_code

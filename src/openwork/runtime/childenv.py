@@ -13,9 +13,9 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from openwork.envstore import env_store_path, load_env_store
 from openwork.errors import ConfigError
 from openwork.logging import get_logger
+from openwork.runtime.envstore import env_store_path, load_env_store
 
 __all__ = ["ChildEnv", "tool_dirs", "with_loopback_exempt", "with_tool_dirs"]
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 from openwork.constants import DEFAULT_LOG_RING_LINES
-from openwork.logfile import LogFileSettings, RotatingLog
+from openwork.logging.file import LogFileSettings, RotatingLog
 
 if TYPE_CHECKING:
     from openwork.config import LogFormat
