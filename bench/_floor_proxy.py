@@ -1,6 +1,7 @@
 """The floor of a Python proxy on our stack, for bench/proxy.py: uvicorn (served as ours is, on a listener
 made with IPPROTO_TCP so TCP_NODELAY applies) and one httpx.AsyncClient forwarding each request to opencode
-as it comes, answer streamed back. No auth, routing, policy or pinning: what is left is the stack itself.
+as it comes (the bench sends GETs: no request body), answer streamed back. No auth, routing, policy or
+pinning: what is left is the stack itself.
 
 Run by the bench: UPSTREAM=<opencode url> UPSTREAM_USER=... UPSTREAM_PASSWORD=... python _floor_proxy.py
 Prints its port, then serves until killed.
@@ -31,8 +32,9 @@ def main() -> None:
         if scope["type"] != "http":
             return
         query = scope["query_string"].decode()
+        path = (scope.get("raw_path") or scope["path"].encode()).decode()  # as sent, still percent-encoded
         headers = [(k.decode(), v.decode()) for k, v in scope["headers"] if k.decode().lower() not in _HOP]
-        request = client.build_request(scope["method"], scope["path"] + ("?" + query if query else ""), headers=headers)
+        request = client.build_request(scope["method"], path + ("?" + query if query else ""), headers=headers)
         response = await client.send(request, stream=True)
         try:
             out = [(k.encode(), v.encode()) for k, v in response.headers.items() if k.lower() not in _HOP]

@@ -140,7 +140,10 @@ def main() -> None:
                 env={**os.environ, "UPSTREAM": direct_base, "UPSTREAM_USER": "bench", "UPSTREAM_PASSWORD": password},
                 stdout=subprocess.PIPE, text=True)
             assert floor.stdout is not None
-            floor_base = f"http://127.0.0.1:{floor.stdout.readline().strip()}"
+            floor_port = floor.stdout.readline().strip()
+            if not floor_port.isdigit():
+                raise SystemExit("bench/_floor_proxy.py did not start")
+            floor_base = f"http://127.0.0.1:{floor_port}"
             direct = httpx.Client(base_url=direct_base, auth=auth, timeout=30)
             proxied = httpx.Client(base_url=proxy_base, headers=token, timeout=30)
             floored = httpx.Client(base_url=floor_base, timeout=30)
@@ -160,8 +163,11 @@ def main() -> None:
                     _timed(client, path, 20, {**extra, **query})  # warm every side: connections, caches
                 times: dict[str, list[float]] = {side: [] for side in sides}
                 cpu = dict.fromkeys(sides, 0.0)
+                order = list(sides)
                 for _ in range(max(1, args.requests // BLOCK)):
-                    for side, (client, extra, proc) in sides.items():
+                    order = order[1:] + order[:1]  # each side goes first in turn: no order bias
+                    for side in order:
+                        client, extra, proc = sides[side]
                         before = _cpu(proc)
                         times[side] += _timed(client, path, BLOCK, {**extra, **query})
                         cpu[side] += _cpu(proc) - before

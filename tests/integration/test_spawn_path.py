@@ -27,10 +27,10 @@ out, later = sys.argv[1], json.loads(sys.argv[2])
 real = asyncio.create_subprocess_exec
 
 async def recording(*args, **kwargs):
-    if not os.path.exists(out):  # the first spawn: opencode's
+    if not os.path.exists(out):  # the first spawn (the test checks it is opencode's)
         loaded = sorted(m for m in later if m in sys.modules)
         with open(out + ".tmp", "w") as handle:
-            json.dump(loaded, handle)
+            json.dump({"program": str(args[0]), "loaded": loaded}, handle)
         os.rename(out + ".tmp", out)
     return await real(*args, **kwargs)
 
@@ -44,10 +44,19 @@ main()
 def test_opencode_is_spawned_before_the_http_stack_loads(tmp_path: Path, isolated_env: Path, workspace: Path) -> None:
     out = tmp_path / "at-spawn.json"
     argv = [sys.executable, "-c", RECORDER, str(out), json.dumps(LATER), "serve", *serve_args(workspace, FAKE)]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = tmp_path / "server.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=sink)
     try:
-        wait_for(out.exists, timeout=READY_TIMEOUT, what="opencode spawned")
-        assert json.loads(out.read_text()) == []
+        wait_for(lambda: out.exists() or proc.poll() is not None, timeout=READY_TIMEOUT, what="opencode spawned")
+        assert out.exists(), f"the server exited ({proc.returncode}) before a spawn:\n{log.read_text()}"
+        record = json.loads(out.read_text())
+        assert record["program"] == str(FAKE)
+        assert record["loaded"] == []
     finally:
         proc.terminate()
-        proc.wait(timeout=READY_TIMEOUT)
+        try:
+            proc.wait(timeout=READY_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=READY_TIMEOUT)

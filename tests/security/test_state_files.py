@@ -91,12 +91,19 @@ def _valid(raw: bytes) -> bool:
         return False
 
 
+HUGE = b"9" * 400  # a whole number no float holds
 garbage = st.one_of(
     st.binary(max_size=64),
     _json.map(lambda v: json.dumps(v).encode()),
     wrong_typed_records(),
     st.just(b'[{"service": "x", "pid": "1", "pgid": 1, "create_time": 0, "owner_pid": 1, "owner_create_time": 0}]'),
     st.just(json.dumps([{**VALID, "pid": True}]).encode()),
+    # A whole number past a float's range, a lone surrogate (escaped and raw), other encodings of "[]".
+    st.just(json.dumps([{**VALID, "create_time": 0}]).encode().replace(b'"create_time": 0', b'"create_time": ' + HUGE)),
+    st.just(json.dumps([{**VALID, "service": "\ud800"}]).encode()),
+    st.just(json.dumps([{**VALID, "service": "X"}]).encode().replace(b'"X"', b'"\xed\xa0\x80"')),
+    st.just(b"\xef\xbb\xbf[]"),
+    st.just("[]".encode("utf-16")),
 )
 
 

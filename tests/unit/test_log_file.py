@@ -82,6 +82,16 @@ def test_a_file_rotated_by_another_process_is_not_rotated_again(tmp_path: Path) 
     assert bodies[0] == "line 00001" and "line 00002" in bodies and bodies[-1] == "line 00019"
 
 
+def test_a_line_that_is_no_text_is_written_escaped_not_raised(tmp_path: Path) -> None:
+    """A lone surrogate (a crafted state file's value in an event) must not take a start down."""
+    path = tmp_path / "openwork.jsonl"
+    log = RotatingLog(LogFileSettings(path=path, max_bytes=1 << 20, backups=1))
+    log.write("before \ud800 after")
+    log.write("next")
+    log.close()
+    assert path.read_bytes() == b"before \\ud800 after\nnext\n"
+
+
 def test_a_torn_line_is_skipped_when_reading(tmp_path: Path) -> None:
     path = tmp_path / "openwork.jsonl"
     path.write_text(_line(1) + "\n" + '{"timeUnixNano": "2", "bo' + "\n" + "[1, 2]\n" + _line(3) + "\n")

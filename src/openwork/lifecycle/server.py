@@ -94,9 +94,8 @@ async def serve(config: ServerConfig, hub: LogHub, launch: Launch, opts: ServeOp
 async def _check_external_version(binary: ResolvedBinary, from_health: str | None) -> None:
     """An external binary is the user's choice: a version mismatch is a warning, checked off the start path.
 
-    opencode states its version in its health answer (``from_health``); only when it does not is the
-    binary asked with ``--version``, which costs a second of CPU just as the first requests arrive, so
-    at a lower priority."""
+    opencode states its version in its health answer (``from_health``); only without it is the binary
+    asked with ``--version`` (a second of CPU as the first requests arrive), at a lower priority."""
     from openwork.sidecars.version import probe_version, version_problem
 
     reported = from_health or await probe_version(binary.path, niceness=BACKGROUND_NICENESS)
@@ -258,8 +257,9 @@ class _Run:
             self._write_record()
             log.info("server.listening", url=self.url, pid=os.getpid(), run_id=self.config.run_id)
             if self.state_file is not None:
+                changes = self.stack.bus.subscribe()  # first: a change during the first write is not lost
                 await asyncio.to_thread(self.state_file.write)
-                state_follower = asyncio.create_task(self.state_file.follow(self.stack.bus), name="state-file")
+                state_follower = asyncio.create_task(self.state_file.follow(changes), name="state-file")
             hot: HotReloader | None = None
             if self.config.hot_reload:
                 # The baseline is taken while opencode boots: a change from now on is a change.

@@ -24,7 +24,7 @@ from openwork.workspaces.original import DaemonWorkspace, ProcessInfo, cli_versi
 
 if TYPE_CHECKING:
     from openwork.config import ServerConfig
-    from openwork.runtime.events import EventBus
+    from openwork.runtime.events import Subscription
     from openwork.runtime.stack import Stack
     from openwork.sidecars.resolver import ResolvedBinary
     from openwork.workspaces.registry import WorkspaceRegistry
@@ -93,9 +93,9 @@ class StateFile:
             message = exc.message if isinstance(exc, OpenworkError) else str(exc)
             log.warning("state_file.write_failed", path=str(self.path), error=message)
 
-    async def follow(self, bus: EventBus) -> None:
-        """Rewrite on every change that shows in the file, until the bus closes."""
-        sub = bus.subscribe()
+    async def follow(self, sub: Subscription) -> None:
+        """Rewrite on every change that shows in the file, until the bus closes. ``sub``: taken before the
+        first write, so that no change between that write and this loop is missed."""
         try:
             while True:
                 try:

@@ -50,7 +50,7 @@ class Redactor:
             self._values.clear()
 
     def __call__(self, text: str) -> str:
-        for value in self._values:
+        for value in tuple(self._values):  # a snapshot: another thread may add a secret meanwhile
             if value in text:
                 text = text.replace(value, REDACTED)
         return text
@@ -137,6 +137,7 @@ class LogHub:
     def event(self, level: str, message: str, event: MutableMapping[str, Any]) -> None:
         """Record and emit one of our own events (``level`` as in ``_RANK``; ``event``: its fields)."""
         self.redactor.scrub_event(event)
+        message = self.redactor(message)
         about = event.pop("service", None)
         if about is not None:
             event["target"] = about  # the service an event is about; the source is always us

@@ -99,8 +99,9 @@ class RotatingLog:
             path.unlink(missing_ok=True)
 
     def write(self, line: str) -> None:
-        data = line + "\n"
-        size = len(data.encode("utf-8"))
+        # A lone surrogate (from a child's output or a crafted state file) is written escaped, never raised.
+        encoded = (line + "\n").encode("utf-8", "backslashreplace")
+        data, size = encoded.decode("utf-8"), len(encoded)
         with self._lock:
             try:
                 if self._file is None:

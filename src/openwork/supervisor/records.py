@@ -115,15 +115,25 @@ def _pid(item: dict[str, Any], name: str) -> int:
 
 def _time(item: dict[str, Any], name: str) -> float:
     value = _field(item, name)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise _Invalid(f"{name} is not a time")
-    return float(value)
+    try:
+        number = float(value)  # a whole number past a float's range overflows
+    except OverflowError:
+        raise _Invalid(f"{name} is not a time") from None
+    if not math.isfinite(number) or number < 0:
+        raise _Invalid(f"{name} is not a time")
+    return number
 
 
 def _text(item: dict[str, Any], name: str, least: int) -> str:
     value = _field(item, name)
     if type(value) is not str or not least <= len(value) <= _MAX_TEXT:
         raise _Invalid(f"{name} is not a string of {least} to {_MAX_TEXT} characters")
+    try:
+        value.encode("utf-8")  # a lone surrogate ("\ud800") is no text: it would break the log file
+    except UnicodeEncodeError:
+        raise _Invalid(f"{name} is not text") from None
     return value
 
 
@@ -133,7 +143,8 @@ def _optional_text(item: dict[str, Any], name: str, least: int) -> str | None:
 
 def _parse(raw: bytes) -> list[ChildRecord]:
     try:
-        items = json.loads(raw)
+        # Decoded here, strictly: json.loads(bytes) would also take UTF-16/32 and a byte-order mark.
+        items = json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise _Invalid("not JSON") from exc
     if not isinstance(items, list):
