@@ -4,9 +4,9 @@ Run: .venv/bin/python bench/proxy.py [--requests 500]
 Starts `openwork daemon run` with a caller-chosen opencode login (OPENWORK_OPENCODE_USERNAME/PASSWORD
 behind OPENWORK_INTERNAL_ALLOW_OPENCODE_CREDENTIALS=1, as the desktop app does), so the direct side is the
 very opencode behind the proxy, asked for the same workspace (`?directory=`): the same process, state and
-configuration both ways. Then, alternating in blocks of 50:
-keep-alive `GET /session` and `GET /file/content?path=...`, median and p90 each way; time to the first SSE event
-of `/event` each way (median of 20); and a 20 MiB request body through the proxy with the peak RSS growth
+configuration both ways. Then, alternating in blocks of 50: keep-alive `GET /session`,
+`GET /file/content?path=...` and `GET /file?path=.`, median and p90 each way; time to the first SSE event of
+`/event` each way (median of 20); and a 20 MiB request body through the proxy with the peak RSS growth
 of the openwork process (sampled every 5 ms): a streamed operation (a terminal's input, `PUT /pty/{id}`) and
 a prompt (`POST /session/{id}/message`, buffered: its parts are checked for file: URLs).
 Also the openwork process's own CPU time per proxied request (what the proxy costs, apart from opencode), and
@@ -158,6 +158,7 @@ def main() -> None:
             for name, path, query in (
                 ("GET /session", "/session", {}),
                 ("GET /file/content", "/file/content", {"path": "hello.txt"}),
+                ("GET /file (list)", "/file", {"path": "."}),
             ):
                 for client, extra, _ in sides.values():
                     _timed(client, path, 20, {**extra, **query})  # warm every side: connections, caches
