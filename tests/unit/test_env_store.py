@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from openwork.auth.credentials import OpencodeLogin
+from openwork.config import ServerConfig
 from openwork.errors import ConfigError, ValidationError
 from openwork.files.protected import ProtectedSet
 from openwork.runtime.childenv import ChildEnv, with_loopback_exempt, with_tool_dirs
 from openwork.runtime.envstore import load_env_store, save_env_store, validate_env
+from openwork.runtime.opencode import DEV_ENV_KEYS, opencode_env, stack_keeps
 
 
 @pytest.mark.parametrize(
@@ -124,3 +127,18 @@ def test_the_store_is_protected_from_clients(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setenv("OPENWORK_ENV_STORE", str(store))
     protected = ProtectedSet.for_server(data_dir=tmp_path / "data", sidecar_dir=tmp_path / "sidecars")
     assert protected.covers(store) and protected.covers(Path.home() / ".config" / "openwork" / "env.json")
+
+
+def test_dev_mode_folders_of_opencode_win_over_the_store(tmp_path: Path) -> None:
+    """The store may set XDG folders for opencode, but not over dev mode's isolated ones."""
+    store = tmp_path / "env.json"
+    store.write_text(json.dumps({"XDG_CONFIG_HOME": "/elsewhere", "XDG_RUNTIME_DIR": "/run/x"}))
+    login = OpencodeLogin(username="u", password="p" * 32)
+    dev = opencode_env(login=login, data_dir=tmp_path / "data", dev_mode=True, base={})
+    config = ServerConfig(workspace=tmp_path, data_dir=tmp_path / "data", dev_mode=True)
+    env = ChildEnv(store, home=tmp_path).apply(dev, keep=stack_keeps(config))
+    assert {k for k in dev if k.startswith("XDG_")} == set(DEV_ENV_KEYS)
+    assert env["XDG_CONFIG_HOME"] == dev["XDG_CONFIG_HOME"] != "/elsewhere"
+    assert env["XDG_RUNTIME_DIR"] == "/run/x"  # not one of ours: the store's value
+    plain = ServerConfig(workspace=tmp_path, data_dir=tmp_path / "data")
+    assert ChildEnv(store, home=tmp_path).apply({}, keep=stack_keeps(plain))["XDG_CONFIG_HOME"] == "/elsewhere"

@@ -10,7 +10,7 @@ a store that turns corrupt keeps its last good values and says so in the log.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
 from openwork.errors import ConfigError
@@ -89,9 +89,11 @@ class ChildEnv:
             self.error = exc.message
         return dict(self._last_good)
 
-    def apply(self, env: Mapping[str, str]) -> dict[str, str]:
-        """A host child's environment: ``env`` with the store's values over it, then PATH and NO_PROXY."""
-        return self.fixes({**env, **self.store()})
+    def apply(self, env: Mapping[str, str], *, keep: Collection[str] = ()) -> dict[str, str]:
+        """A host child's environment: ``env`` with the store's values over it, then PATH and NO_PROXY.
+        ``keep``: variables of ``env`` we set for the child ourselves (dev mode's XDG folders): they win."""
+        store = {k: v for k, v in self.store().items() if k not in keep}
+        return self.fixes({**env, **store})
 
     def fixes(self, env: Mapping[str, str]) -> dict[str, str]:
         """Only the environment fixes (tool folders on PATH, direct loopback): what a process that must not

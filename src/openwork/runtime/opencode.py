@@ -24,6 +24,7 @@ __all__ = ["HEALTH_PATH", "OpencodeDriver", "opencode_env", "opencode_spec", "st
 
 HEALTH_PATH = "/global/health"
 _DEV_DIRS = ("config", "data", "cache", "state")
+DEV_ENV_KEYS = tuple(f"XDG_{name.upper()}_HOME" for name in _DEV_DIRS)  # dev mode's own opencode folders
 
 
 def opencode_env(
@@ -50,6 +51,11 @@ def opencode_env(
             path.mkdir(parents=True, exist_ok=True)
             env[f"XDG_{name.upper()}_HOME"] = str(path)
     return env
+
+
+def stack_keeps(config: ServerConfig) -> tuple[str, ...]:
+    """What the user env store must not override in a stack's opencode: dev mode's isolated folders."""
+    return DEV_ENV_KEYS if config.dev_mode else ()
 
 
 def stack_opencode_env(config: ServerConfig, login: OpencodeLogin, *, router: bool) -> dict[str, str]:
@@ -86,8 +92,10 @@ class OpencodeDriver:
         fixed_port: bool = False,
         cors: tuple[str, ...] = (),
         child_env: ChildEnv | None = None,
+        keep: tuple[str, ...] = (),
     ) -> None:
-        """``child_env``: the env store and environment fixes applied at every spawn (none in unit tests)."""
+        """``child_env``: the env store and environment fixes applied at every spawn (none in unit tests);
+        ``keep``: variables of ``env`` the store must not override."""
         self.binary = binary
         self.workspace = workspace
         self.host = host
@@ -99,6 +107,7 @@ class OpencodeDriver:
         self._cors = cors
         self._env = dict(env)
         self._child_env = child_env
+        self._keep = keep
         self._credentials = (credentials.opencode_username, credentials.opencode_password)
         # httpx is imported on the first probe, after the spawn: its import is off the start-up path.
         self._client: httpx.AsyncClient | None = None
@@ -138,7 +147,7 @@ class OpencodeDriver:
 
     def spawn_env(self) -> dict[str, str]:
         """The child's environment for this spawn (the env store is read now)."""
-        return self._child_env.apply(self._env) if self._child_env is not None else dict(self._env)
+        return self._child_env.apply(self._env, keep=self._keep) if self._child_env is not None else dict(self._env)
 
     async def prepare(self) -> SpawnSpec:
         self.port = start_port(self.host, self.port, self._preferred, fixed=self._fixed)

@@ -14,7 +14,7 @@ from openwork.errors import SupervisorError
 from openwork.logging import LogHub, get_logger
 from openwork.runtime.childenv import ChildEnv
 from openwork.runtime.events import EventBus
-from openwork.runtime.opencode import OpencodeDriver, stack_opencode_env
+from openwork.runtime.opencode import OpencodeDriver, stack_keeps, stack_opencode_env
 from openwork.runtime.router import RouterDriver
 from openwork.runtime.tools import router_state_file
 from openwork.sidecars.resolver import ResolvedBinary
@@ -100,6 +100,7 @@ class Stack:
                 fixed_port=config.opencode_port_fixed,
                 cors=config.opencode_cors,
                 child_env=self.child_env,
+                keep=stack_keeps(config),
             )
         if spawner is None:
             spawner = AsyncioSpawner(records=self.records)
