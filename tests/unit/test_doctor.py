@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from openwork.cli.doctor import REDACTED, Redactor, known_secrets
-from openwork.lifecycle.doctor import (
+from openwork.cli.doctorchecks import (
     check_container_engine,
     check_data_dir,
     check_disk,

@@ -19,6 +19,7 @@ import click
 
 from openwork import __version__
 from openwork.cli.client import find_target, request, server_record
+from openwork.cli.doctorchecks import Check, DoctorSettings, run_checks
 from openwork.cli.options import (
     FILE,
     data_dir_option,
@@ -31,7 +32,6 @@ from openwork.cli.options import (
 from openwork.cli.output import emit
 from openwork.cli.serveconfig import sidecar_settings
 from openwork.errors import ConfigError, OpenworkError, StoreError
-from openwork.lifecycle.doctor import Check, DoctorSettings, run_checks
 from openwork.logging import REDACTED
 from openwork.paths import DataDir
 from openwork.runtime.envstore import env_store_path, load_env_store
