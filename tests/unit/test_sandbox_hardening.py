@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -199,19 +200,15 @@ def test_persist_is_not_chowned_without_root(tmp_path: Path, monkeypatch: pytest
     assert (tmp_path / "persist" / "home").is_dir()
 
 
-def test_the_driver_runs_the_workspace_owner_with_the_given_limits(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import asyncio
-
+def _driver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine_calls: list[list[str]], **extra: Any) -> Any:
+    """A sandbox driver whose engine calls are recorded, not run (its workspace owned by 1000:1001)."""
     from openwork.auth.credentials import Credentials
     from openwork.sandbox import driver as driver_module
     from openwork.sandbox.driver import SandboxDriver
     from openwork.sidecars.resolver import ResolvedBinary
 
     workspace = tmp_path / "ws"
-    workspace.mkdir()
-    engine_calls: list[list[str]] = []
+    workspace.mkdir(parents=True)
 
     async def no_engine(argv: list[str]) -> tuple[int, str]:
         engine_calls.append(argv)
@@ -220,29 +217,33 @@ def test_the_driver_runs_the_workspace_owner_with_the_given_limits(
     monkeypatch.setattr(driver_module, "_run", no_engine)
     monkeypatch.setattr(driver_module, "workspace_user", lambda folder: (1000, 1001))
     monkeypatch.setattr(os, "geteuid", lambda: 1000)  # not root: rootless podman, no chown
-    driver = SandboxDriver(
-        binary=ResolvedBinary(
-            component="opencode",
-            path=Path("/bin/true"),
-            source="external",
-            target="linux-x64",
-            version=None,
-            sha256=None,
-            how="test",
-        ),
+    binary = ResolvedBinary(
+        component="opencode", path=Path("/bin/true"), source="external", target="linux-x64", version=None,
+        sha256=None, how="test",
+    )  # fmt: skip
+    return SandboxDriver(
+        binary=binary,
         container_binary=Path("/bin/true"),
         workspace=workspace,
         credentials=Credentials(client_token="c" * 32, host_token="h" * 32),
         base_env={},
-        preferred_port=0,
         engine=DockerLikeEngine(kind="podman", cli="podman"),
         image="img:1",
         persist_dir=tmp_path / "persist",
         mounts=(),
         data_dir=tmp_path / "data",
         run_id="run_1",
-        limits=SandboxLimits(memory_bytes=GIB, cpus=0.5),
+        **{"preferred_port": 0, **extra},
     )
+
+
+def test_the_driver_runs_the_workspace_owner_with_the_given_limits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    engine_calls: list[list[str]] = []
+    driver = _driver(tmp_path, monkeypatch, engine_calls, limits=SandboxLimits(memory_bytes=GIB, cpus=0.5))
     spawn = asyncio.run(driver.prepare())
     argv = list(spawn.argv)
     for flag in ("--user=1000:1001", "--userns=keep-id", f"--memory={GIB}", "--cpus=0.5"):
@@ -251,3 +252,20 @@ def test_the_driver_runs_the_workspace_owner_with_the_given_limits(
     details = driver.details()["sandbox"]
     assert isinstance(details, dict) and details["user"] == "1000:1001" and details["network"] == "default"
     assert engine_calls == [["podman", "rm", "--force", "openwork-run_1"]]  # only the leftover check ran
+
+
+def test_a_fixed_opencode_port_is_kept_in_the_sandbox_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The desktop's `daemon run --opencode-port P` talks to opencode at P: P even when it looks taken
+    (the start then fails and is retried), never another port; without `fixed` a free one is chosen."""
+    import asyncio
+    import socket
+
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        taken = blocker.getsockname()[1]
+        fixed = _driver(tmp_path / "a", monkeypatch, [], preferred_port=taken, fixed_port=True)
+        loose = _driver(tmp_path / "b", monkeypatch, [], preferred_port=taken)
+        published = [" ".join(asyncio.run(d.prepare()).argv) for d in (fixed, loose)]
+    assert f"127.0.0.1:{taken}:" in published[0]
+    assert f"127.0.0.1:{taken}:" not in published[1] and loose.port != taken

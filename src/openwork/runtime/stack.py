@@ -80,6 +80,7 @@ class Stack:
                 credentials=credentials,
                 base_env=os.environ,
                 preferred_port=config.opencode_port,
+                fixed_port=config.opencode_port_fixed,
                 engine=sandbox.engine,
                 image=sandbox.image,
                 persist_dir=sandbox.persist_dir,

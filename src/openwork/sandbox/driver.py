@@ -66,6 +66,7 @@ class SandboxDriver(OpencodeDriver):
         credentials: Credentials,
         base_env: Mapping[str, str],
         preferred_port: int,
+        fixed_port: bool = False,
         engine: ContainerEngine,
         image: str,
         persist_dir: Path,
@@ -86,6 +87,7 @@ class SandboxDriver(OpencodeDriver):
             env=env,
             host="127.0.0.1",
             preferred_port=preferred_port,
+            fixed_port=fixed_port,
             child_env=child_env,
         )
         self.engine = engine
@@ -141,7 +143,7 @@ class SandboxDriver(OpencodeDriver):
             self._env_file.unlink()
 
     async def prepare(self) -> SpawnSpec:
-        self.port = start_port("127.0.0.1", self.port, self._preferred, fixed=False)
+        self.port = start_port("127.0.0.1", self.port, self._preferred, fixed=self._fixed)
         policy = self.policy = self._policy()
         await asyncio.to_thread(prepare_persist, self._persist, policy.uid, policy.gid)
         await self.after_exit()  # a container of this name from an earlier attempt must not block the name
