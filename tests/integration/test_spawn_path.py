@@ -51,7 +51,7 @@ def test_opencode_is_spawned_before_the_http_stack_loads(tmp_path: Path, isolate
         wait_for(lambda: out.exists() or proc.poll() is not None, timeout=READY_TIMEOUT, what="opencode spawned")
         assert out.exists(), f"the server exited ({proc.returncode}) before a spawn:\n{log.read_text()}"
         record = json.loads(out.read_text())
-        assert record["program"] == str(FAKE)
+        assert record["program"] == str(FAKE.resolve())
         assert record["loaded"] == []
     finally:
         proc.terminate()

@@ -8,13 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from openwork.auth.credentials import OpencodeLogin
+from openwork.auth.credentials import Credentials
 from openwork.config import ServerConfig
 from openwork.errors import ConfigError, ValidationError
 from openwork.files.protected import ProtectedSet
+from openwork.logging import LogHub
 from openwork.runtime.childenv import ChildEnv, with_loopback_exempt, with_tool_dirs
 from openwork.runtime.envstore import load_env_store, save_env_store, validate_env
-from openwork.runtime.opencode import DEV_ENV_KEYS, opencode_env, stack_keeps
+from openwork.runtime.events import EventBus
+from openwork.runtime.opencode import DEV_ENV_KEYS
+from openwork.runtime.stack import Stack
+from openwork.sidecars.resolver import ResolvedBinary
 
 
 @pytest.mark.parametrize(
@@ -31,6 +35,7 @@ from openwork.runtime.opencode import DEV_ENV_KEYS, opencode_env, stack_keeps
         ({"DOCKER_HOST": "tcp://elsewhere"}, "how programs load"),
         ({"CONTAINERS_CONF": "/tmp/c.conf"}, "how programs load"),
         (["KEY"], "JSON object"),
+        ({"KEY": "\ud800"}, "not text"),  # a lone surrogate: no program could be given it
     ],
 )
 def test_the_store_refuses_what_is_not_a_plain_user_variable(values: object, message: str) -> None:
@@ -130,15 +135,23 @@ def test_the_store_is_protected_from_clients(tmp_path: Path, monkeypatch: pytest
 
 
 def test_dev_mode_folders_of_opencode_win_over_the_store(tmp_path: Path) -> None:
-    """The store may set XDG folders for opencode, but not over dev mode's isolated ones."""
+    """The store may set XDG folders for opencode, but not over dev mode's isolated ones: checked on the
+    opencode driver a stack builds."""
     store = tmp_path / "env.json"
     store.write_text(json.dumps({"XDG_CONFIG_HOME": "/elsewhere", "XDG_RUNTIME_DIR": "/run/x"}))
-    login = OpencodeLogin(username="u", password="p" * 32)
-    dev = opencode_env(login=login, data_dir=tmp_path / "data", dev_mode=True, base={})
-    config = ServerConfig(workspace=tmp_path, data_dir=tmp_path / "data", dev_mode=True)
-    env = ChildEnv(store, home=tmp_path).apply(dev, keep=stack_keeps(config))
-    assert {k for k in dev if k.startswith("XDG_")} == set(DEV_ENV_KEYS)
-    assert env["XDG_CONFIG_HOME"] == dev["XDG_CONFIG_HOME"] != "/elsewhere"
-    assert env["XDG_RUNTIME_DIR"] == "/run/x"  # not one of ours: the store's value
-    plain = ServerConfig(workspace=tmp_path, data_dir=tmp_path / "data")
-    assert ChildEnv(store, home=tmp_path).apply({}, keep=stack_keeps(plain))["XDG_CONFIG_HOME"] == "/elsewhere"
+
+    def spawn_env(dev_mode: bool) -> dict[str, str]:
+        config = ServerConfig(workspace=tmp_path, data_dir=tmp_path / "data", dev_mode=dev_mode, env_store=store)
+        binary = ResolvedBinary(
+            component="opencode", path=Path("/bin/true"), source="external", target="linux-x64", version=None,
+            sha256=None, how="test",
+        )  # fmt: skip
+        credentials = Credentials(client_token="c" * 32, host_token="h" * 32)
+        stack = Stack(config=config, binary=binary, credentials=credentials, hub=LogHub(), bus=EventBus())
+        return stack.driver.spawn_env()
+
+    dev = spawn_env(dev_mode=True)
+    assert dev["XDG_CONFIG_HOME"] == str(tmp_path / "data" / "opencode-dev" / "config")
+    assert {k for k in dev if k.startswith("XDG_") and k.endswith("_HOME")} >= set(DEV_ENV_KEYS)
+    assert dev["XDG_RUNTIME_DIR"] == "/run/x"  # not one of ours: the store's value
+    assert spawn_env(dev_mode=False)["XDG_CONFIG_HOME"] == "/elsewhere"

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 from openwork.logging import REDACTED, configure_logging, get_logger
+from openwork.logging.file import LogFileSettings
 
 
 def test_child_lines_are_prefixed_and_redacted_in_pretty_mode() -> None:
@@ -26,6 +28,19 @@ def test_json_records_are_otel_shaped_with_the_run_id() -> None:
     assert int(first["timeUnixNano"]) > 0 and first["severityText"] in ("INFO", "ERROR")
     assert second["body"] == "service.state" and second["attributes"]["target"] == "opencode"
     assert second["attributes"]["service"] == "openwork"
+
+
+def test_nested_secrets_are_scrubbed_on_the_console_in_the_file_and_in_the_ring(tmp_path: Path) -> None:
+    out = io.StringIO()
+    hub = configure_logging(fmt="pretty", run_id="r", stream=out, log_file=LogFileSettings(path=tmp_path / "l.jsonl"))
+    secret = "sk-" + "x" * 300  # longer than a console value is cut to: redacted before the cut
+    hub.redactor.add(secret)
+    get_logger("test").info("x", argv=["--key", secret], headers={"Authorization": "Basic abc", "ok": "fine"})
+    hub.close()
+    ring = " ".join(e.text for e in hub.entries())
+    for text in (out.getvalue(), (tmp_path / "l.jsonl").read_text(), ring):
+        assert "xxxxxxxx" not in text and "Basic abc" not in text, text
+        assert "fine" in text
 
 
 def test_sensitive_keys_and_values_never_reach_the_stream() -> None:

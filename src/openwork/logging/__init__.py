@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
@@ -56,13 +56,22 @@ class Redactor:
         return text
 
     def scrub_event(self, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-        """Mask sensitive keys and scrub secret values from every string of one event, in place."""
+        """Mask sensitive keys and scrub secret values from every string of one event, nested ones too, in
+        place."""
         for key, value in list(event.items()):
-            if any(s in key.lower() for s in _SENSITIVE_KEYS) and value is not None:
-                event[key] = REDACTED
-            elif isinstance(value, str):
-                event[key] = self(value)
+            event[key] = self._scrub(key, value)
         return event
+
+    def _scrub(self, key: str, value: Any) -> Any:
+        if value is not None and any(s in key.lower() for s in _SENSITIVE_KEYS):
+            return REDACTED
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, Mapping):
+            return {k: self._scrub(str(k), v) for k, v in value.items()}
+        if isinstance(value, list | tuple | set | frozenset):
+            return [self._scrub("", v) for v in value]
+        return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,7 +99,7 @@ class RotatingLog:
             path.unlink(missing_ok=True)
 
     def write(self, line: str) -> None:
-        # A lone surrogate (from a child's output or a crafted state file) is written escaped, never raised.
+        # A lone surrogate (from a crafted state file or request) is written escaped, never raised.
         encoded = (line + "\n").encode("utf-8", "backslashreplace")
         data, size = encoded.decode("utf-8"), len(encoded)
         with self._lock:

@@ -62,6 +62,8 @@ def validate_env(values: object) -> dict[str, str]:
             raise ValidationError(f"{key}: changes how programs load (not allowed in the env store)")
         if not isinstance(value, str):
             raise ValidationError(f"{key}: the value must be a string")
+        if not _is_text(key) or not _is_text(value):
+            raise ValidationError(f"{key!a}: not text (a lone surrogate cannot be passed to a program)")
         if any(c in value for c in "\x00\r\n") or len(value) > MAX_VALUE_CHARS:
             # One line each: the sandbox passes them in an env file, where a newline would start a new variable.
             raise ValidationError(
@@ -96,3 +98,11 @@ def save_env_store(values: dict[str, str], path: Path | None = None) -> dict[str
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     write_atomic(path, json.dumps(checked, indent=2, sort_keys=True) + "\n", mode=0o600)
     return checked
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -20,7 +20,15 @@ from openwork.supervisor.spawn import SpawnSpec
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["HEALTH_PATH", "OpencodeDriver", "opencode_env", "opencode_spec", "stack_opencode_env"]
+__all__ = [
+    "DEV_ENV_KEYS",
+    "HEALTH_PATH",
+    "OpencodeDriver",
+    "opencode_env",
+    "opencode_spec",
+    "stack_keeps",
+    "stack_opencode_env",
+]
 
 HEALTH_PATH = "/global/health"
 _DEV_DIRS = ("config", "data", "cache", "state")

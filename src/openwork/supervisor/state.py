@@ -196,7 +196,14 @@ def exit_text(exit_info: ExitInfo | None) -> str:
 
 # A port taken between our check and the child's bind: retried on a fresh port, not a crash loop.
 # opencode 1.18 says only "ServeError" when its port is taken.
-_PORT_RACE_MARKERS = ("eaddrinuse", "address already in use", "address in use", "serveerror")
+# "port is already allocated": docker's word for a published port another container holds (sandbox mode).
+_PORT_RACE_MARKERS = (
+    "eaddrinuse",
+    "address already in use",
+    "address in use",
+    "serveerror",
+    "port is already allocated",
+)
 
 
 def lost_port_race(exit_info: ExitInfo) -> bool:
