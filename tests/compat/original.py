@@ -39,6 +39,22 @@ def old_opencode(npm_cache: Path) -> Path:
     return binary
 
 
+def old_opencode_for_daemon(npm_cache: Path, folder: Path) -> Path:
+    """The original's opencode behind a wrapper that answers ``--version`` at once and runs the real binary
+    for everything else. The original gives ``opencode --version`` 4 s (`readCliVersion`) and refuses to
+    start without an answer: on a loaded machine (the suite under load) the real binary's start-up took
+    longer. What the original's daemon is used for in these tests is its data dir, not that probe."""
+    real = old_opencode(npm_cache)
+    wrapper = folder / "opencode"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = "--version" ]; then echo {OLD_OPENCODE_VERSION}; exit 0; fi\n'
+        f'exec "{real}" "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    return wrapper
+
+
 class Original:
     """Runs the original CLI as its users do: one command, its JSON on stdout."""
 

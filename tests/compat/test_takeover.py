@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.compat.original import Original, old_opencode, original_binary
+from tests.compat.original import Original, old_opencode_for_daemon, original_binary
 from tests.helpers import ServerProcess, free_ports, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -63,7 +63,9 @@ def test_the_original_data_dir_is_taken_over_with_its_ids(
     daemon_port, opencode_port = free_ports(2)
     ports = ["--daemon-port", str(daemon_port), "--opencode-port", str(opencode_port)]
     log = tmp_path / "original.log"
-    old = ["--opencode-bin", str(old_opencode(npm_cache)), "--allow-external"]
+    wrapped = tmp_path / "bin"
+    wrapped.mkdir()
+    old = ["--opencode-bin", str(old_opencode_for_daemon(npm_cache, wrapped)), "--allow-external"]
     daemon = orig.serve(log, "daemon", "run", *d, *ports, *old)
     processes.append(daemon)
     state_file = data / "openwork-orchestrator-state.json"
