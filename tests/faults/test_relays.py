@@ -86,10 +86,13 @@ def test_subscribers_that_leave_close_their_upstream_connections(
     with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
         list(pool.map(lambda _: _subscribe_and_leave(server, path), range(CYCLES)))
 
+    # The liveness probe (every few seconds) may reopen its one keep-alive health connection at any time,
+    # whatever it was at the baseline (seen under load): one is allowed; a leak would leave one per cycle.
+    allowed = max(baseline, 1)
     wait_for(
-        lambda: _upstream_connections(server) <= baseline,
+        lambda: _upstream_connections(server) <= allowed,
         timeout=SETTLE_TIMEOUT,
-        what=f"upstream connections back to {baseline}",
+        what=f"upstream connections back to {allowed}",
     )
     with server.client() as client:
         answer = client.get(f"/workspaces/{_workspace_id(server)}/opencode/session", timeout=ANSWER_TIMEOUT)
