@@ -161,7 +161,7 @@ class LogHub:
             return
         if level in ("WARN", "ERROR", "FATAL"):
             text = f"{level.lower()}: {text}"
-        self._write(self.redactor(f"[openwork] {text}"))  # nested values escaped the key-by-key scrub
+        self._write(self.redactor(f"[openwork] {text}"))  # values scrub_event cannot see: str() of an object
 
     def _json(self, *, service: str, body: str, level: str, attributes: MutableMapping[str, Any]) -> str:
         """One OTel-shaped JSON record: the ``--log-format json`` line and the log file's."""
@@ -175,9 +175,9 @@ class LogHub:
         return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 
     def _record(self, *, service: str, body: str, level: str, attributes: MutableMapping[str, Any]) -> str:
-        """The line as a redacted JSON record (nested values escape the key-by-key processor), written to the
-        log file; built once, as it is also the console's line in ``--log-format json``. Empty when neither
-        wants it."""
+        """The line as a redacted JSON record (the whole line: scrub_event sees strings and containers only,
+        not what ``str()`` of another object holds), written to the log file; built once, as it is also the
+        console's line in ``--log-format json``. Empty when neither wants it."""
         if self.file is None and self.fmt != "json":
             return ""
         record = self.redactor(self._json(service=service, body=body, level=level, attributes=attributes))
