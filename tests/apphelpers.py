@@ -80,7 +80,7 @@ def make_context(data_dir: Path, workspace: Path, **config_overrides: Any) -> Ap
     files = FilesService(
         registry=registry,
         approvals=approvals,
-        protected=ProtectedSet.for_server(data_dir=data_dir, sidecar_dir=config.sidecar_dir),
+        protected=ProtectedSet.for_server(config),
         allow_config_write=config.files_allow_config_write,
         state_dir=config.dirs.state,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -130,8 +131,18 @@ def test_no_proxy_keeps_what_was_there_and_is_untouched_without_a_proxy(tmp_path
 def test_the_store_is_protected_from_clients(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = tmp_path / "elsewhere" / "env.json"
     monkeypatch.setenv("OPENWORK_ENV_STORE", str(store))
-    protected = ProtectedSet.for_server(data_dir=tmp_path / "data", sidecar_dir=tmp_path / "sidecars")
+    config = ServerConfig(workspace=tmp_path, data_dir=tmp_path / "data")
+    protected = ProtectedSet.for_server(config)
     assert protected.covers(store) and protected.covers(Path.home() / ".config" / "openwork" / "env.json")
+
+
+def test_the_configured_store_is_the_protected_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server protects the store its config names (flag > env > default), not only the env's."""
+    monkeypatch.delenv("OPENWORK_ENV_STORE", raising=False)
+    store = tmp_path / "chosen" / "env.json"
+    config = ServerConfig(workspace=tmp_path, data_dir=tmp_path / "data")
+    assert ProtectedSet.for_server(dataclasses.replace(config, env_store=store)).covers(store)
+    assert not ProtectedSet.for_server(config).covers(store)
 
 
 def test_dev_mode_folders_of_opencode_win_over_the_store(tmp_path: Path) -> None:

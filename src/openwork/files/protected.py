@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from openwork.config import ServerConfig
 from openwork.paths import user_config_dir
 from openwork.runtime.envstore import env_store_path
 
@@ -44,8 +45,9 @@ class ProtectedSet:
     roots: tuple[Path, ...]
 
     @classmethod
-    def for_server(cls, *, data_dir: Path, sidecar_dir: Path) -> ProtectedSet:
-        candidates = (data_dir, sidecar_dir, user_config_dir(), env_store_path())
+    def for_server(cls, config: ServerConfig) -> ProtectedSet:
+        """The server's data dir, its sidecar cache, the user's config folder and the env store it applies."""
+        candidates = (config.data_dir, config.sidecar_dir, user_config_dir(), config.env_store or env_store_path())
         return cls(tuple(dict.fromkeys(Path(os.path.realpath(p)) for p in candidates)))
 
     def within(self, folder: Path | str) -> tuple[Parts, ...]:

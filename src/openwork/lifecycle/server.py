@@ -177,7 +177,7 @@ class _Run:
             files=FilesService(
                 registry=registry,
                 approvals=approvals,
-                protected=ProtectedSet.for_server(data_dir=self.config.data_dir, sidecar_dir=self.config.sidecar_dir),
+                protected=ProtectedSet.for_server(self.config),
                 allow_config_write=self.config.files_allow_config_write,
                 state_dir=self.config.dirs.state,
             ),
