@@ -47,9 +47,7 @@ def old_opencode_for_daemon(npm_cache: Path, folder: Path) -> Path:
     real = old_opencode(npm_cache)
     wrapper = folder / "opencode"
     wrapper.write_text(
-        "#!/bin/sh\n"
-        f'if [ "$1" = "--version" ]; then echo {OLD_OPENCODE_VERSION}; exit 0; fi\n'
-        f'exec "{real}" "$@"\n'
+        f'#!/bin/sh\nif [ "$1" = "--version" ]; then echo {OLD_OPENCODE_VERSION}; exit 0; fi\nexec "{real}" "$@"\n'
     )
     wrapper.chmod(0o755)
     return wrapper
@@ -74,10 +72,16 @@ class Original:
 
     def serve(self, log: Path, *args: str) -> subprocess.Popen[str]:
         """A long-running command (the original's `daemon run`): its output to ``log``, never to a pipe
-        nobody reads (a full pipe would stall it)."""
+        nobody reads (a full pipe would stall it); in a session of its own, so that it and its children can
+        be killed together."""
         with log.open("w") as out:
             return subprocess.Popen(
-                [str(self.binary), *args], stdout=out, stderr=subprocess.STDOUT, text=True, env=self.env
+                [str(self.binary), *args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=self.env,
+                start_new_session=True,
             )
 
     def json(self, *args: str) -> Any:
