@@ -46,9 +46,10 @@ def _kill_group(proc: subprocess.Popen[str]) -> None:
 
 def _start_original(
     orig: Original, tmp_path: Path, state_file: Path, args: list[str], processes: list[subprocess.Popen[str]]
-) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+) -> subprocess.Popen[str]:
     """The original's own `daemon run` in the foreground (its `daemon start` re-executes a path inside its
-    build), on free ports of its own (its defaults may be taken on a busy machine); its state once it listens.
+    build), on free ports of its own (its defaults may be taken on a busy machine), once its state file says
+    it listens.
 
     Started a second time, once, when it hangs on its own health probe: the original's probe is a `fetch`
     without a timeout, and opencode never answers a request that reaches it between accepting connections and
@@ -67,7 +68,7 @@ def _start_original(
             assert daemon.poll() is None, f"the original daemon exited\n--- {log.name} ---\n{output[-4000:]}"
             state = _read_state(state_file)
             if state is not None and state.get("daemon"):
-                return daemon, state
+                return daemon
             if listening_since is None and "server listening" in output:
                 listening_since = time.monotonic()
             if listening_since is not None and time.monotonic() - listening_since > HUNG_PROBE:
@@ -94,17 +95,11 @@ def _read_state(path: Path) -> dict[str, Any] | None:
     return state if isinstance(state, dict) else None
 
 
-def _kill(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-
-
 def test_the_original_data_dir_is_taken_over_with_its_ids(
     npm_cache: Path,
     opencode_bin: Path,
     tmp_path: Path,
     processes: list[subprocess.Popen[str]],
-    request: pytest.FixtureRequest,
 ) -> None:
     env = {k: v for k, v in os.environ.items() if k != "OPENWORK_DATA_DIR"}
     # The original waits for its opencode's health, and opencode 1.17 answers it only after its start-up
@@ -122,10 +117,8 @@ def test_the_original_data_dir_is_taken_over_with_its_ids(
     wrapped.mkdir()
     old = ["--opencode-bin", str(old_opencode_for_daemon(npm_cache, wrapped)), "--allow-external"]
     state_file = data / "openwork-orchestrator-state.json"
-    daemon, started = _start_original(orig, tmp_path, state_file, [*d, *old], processes)
-    # The original's opencode is its own child: when a failure kills the daemon, it would outlive the test.
-    opencode_pid = int(started["opencode"]["pid"])
-    request.addfinalizer(lambda: _kill(opencode_pid))
+    # Its opencode is in its process group: the `processes` fixture kills both, even after a failure.
+    daemon = _start_original(orig, tmp_path, state_file, [*d, *old], processes)
     for name, folder in folders.items():
         orig.json("workspace", "add", str(folder), "--name", name, *d)
     orig.json("workspace", "switch", "beta", *d)
